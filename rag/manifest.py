@@ -1,0 +1,212 @@
+"""The manifest: the index's source of truth, in SQLite next to the vectors.
+
+It records which files (under which roots) map to which articles (content-hash ids), each
+article's text and metadata, and its chunks' offsets. An article exists for the rest of the system
+only once its row is committed here, which happens after its vectors are in Chroma; vectors without
+a committed article are orphans from an interrupted run and are removed by the next ingest.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .types import Article, Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, root TEXT NOT NULL, hash TEXT NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, doc_ids TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, source TEXT NOT NULL,
+    url TEXT, author TEXT, site TEXT, text TEXT NOT NULL, n_chunks INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    root: str
+    hash: str
+    size: int
+    mtime_ns: int
+    doc_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DocRecord:
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str | None
+    author: str | None
+    site: str | None
+    text: str
+    n_chunks: int
+
+
+class Manifest:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # WAL: readers (queries) never block on the single writer (ingest)
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- meta ---
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        """Bumped on every committed change; the BM25 index records the generation it was built at."""
+        return int(self.get_meta("generation") or 0)
+
+    # --- reads ---
+    def files(self) -> dict[str, FileRecord]:
+        rows = self.db.execute("SELECT path, root, hash, size, mtime_ns, doc_ids FROM files").fetchall()
+        return {r[0]: FileRecord(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))) for r in rows}
+
+    def doc_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT doc_id FROM docs")}
+
+    def doc(self, doc_id: str) -> DocRecord | None:
+        r = self.db.execute(
+            "SELECT doc_id, title, date, source, url, author, site, text, n_chunks FROM docs WHERE doc_id=?",
+            (doc_id,)).fetchone()
+        return DocRecord(*r) if r else None
+
+    def docs_meta(self, doc_ids: Iterable[str]) -> dict[str, tuple[str, str | None, str]]:
+        """doc_id -> (title, date, source) for many ids at once."""
+        ids = list(set(doc_ids))
+        out: dict[str, tuple[str, str | None, str]] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = f"SELECT doc_id, title, date, source FROM docs WHERE doc_id IN ({','.join('?' * len(part))})"
+            for r in self.db.execute(q, part):
+                out[r[0]] = (r[1], r[2], r[3])
+        return out
+
+    def chunk_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
+
+    def iter_chunks(self) -> Iterator[tuple[str, str, int, int, str]]:
+        """(chunk_id, doc_id, start, end, text) for every chunk, in a stable order."""
+        cur = self.db.execute(
+            'SELECT c.chunk_id, c.doc_id, c.start, c."end", d.text FROM chunks c JOIN docs d USING(doc_id) '
+            "ORDER BY c.doc_id, c.idx")
+        for cid, did, s, e, text in cur:
+            yield cid, did, s, e, text[s:e]
+
+    def counts(self) -> tuple[int, int, int]:
+        a = self.db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        c = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        f = self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        return a, c, f
+
+    def doc_ids_where(self, *, since: str | None, until: str | None, source: str | None) -> set[str]:
+        q, args = "SELECT doc_id FROM docs WHERE 1=1", []
+        if since:
+            q += " AND date IS NOT NULL AND date >= ?"
+            args.append(since)
+        if until:
+            q += " AND date IS NOT NULL AND date <= ?"
+            args.append(until)
+        if source:
+            q += " AND (source LIKE ? OR site LIKE ? OR url LIKE ?)"
+            args += [f"%{source}%"] * 3
+        return {r[0] for r in self.db.execute(q, args)}
+
+    # --- writes (each call is one transaction) ---
+    def commit_files(
+        self,
+        files: list[FileRecord],
+        new_docs: list[tuple[str, Article, list[Chunk]]],
+    ) -> set[str]:
+        """Record files and the new articles they brought, atomically. Returns doc ids that no
+        file references any more (their rows are deleted here; their vectors are the caller's)."""
+        with self._tx():
+            for doc_id, a, chunks in new_docs:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?)",
+                    (doc_id, a.title, a.date, a.source, a.url, a.author, a.site, a.text, len(chunks)))
+                self.db.executemany(
+                    'INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?)',
+                    [(c.id, doc_id, c.index, c.start, c.end) for c in chunks])
+            for f in files:
+                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                                (f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(f.doc_ids))))
+            return self._drop_unreferenced()
+
+    def update_sources(self, sources: dict[str, str]) -> None:
+        """Point reused articles at their current file (after a rename or move)."""
+        with self._tx():
+            self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?", [(s, d) for d, s in sources.items()])
+
+    def remove_files(self, paths: Iterable[str]) -> set[str]:
+        with self._tx():
+            self.db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths])
+            return self._drop_unreferenced()
+
+    def remove_docs(self, doc_ids: Iterable[str]) -> None:
+        """Forget articles whose vectors are incomplete, and the files that brought them, so the
+        next scan re-adds them."""
+        ids = set(doc_ids)
+        with self._tx():
+            for f in self.files().values():
+                if ids.intersection(f.doc_ids):
+                    self.db.execute("DELETE FROM files WHERE path=?", (f.path,))
+            for d in ids:
+                self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d,))
+                self.db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
+
+    def mark_ingest(self, model: str) -> None:
+        with self._tx():
+            self.set_meta("model", model)
+            self.set_meta("last_ingest", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def _drop_unreferenced(self) -> set[str]:
+        live: set[str] = set()
+        for (ids,) in self.db.execute("SELECT doc_ids FROM files"):
+            live.update(json.loads(ids))
+        dead = self.doc_ids() - live
+        for d in dead:
+            self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d,))
+            self.db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
+        return dead
+
+    def _tx(self):
+        db = self.db
+
+        class _Tx:
+            def __enter__(self_):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_, et, ev, tb):
+                if et is None:
+                    gen = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or [0])[0])
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen + 1),))
+                    db.execute("COMMIT")
+                else:
+                    db.execute("ROLLBACK")
+                return False
+
+        return _Tx()

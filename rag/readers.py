@@ -1,0 +1,278 @@
+"""Readers: turn one file into zero or more Articles, or raise SkipFile with a one-line reason.
+
+Formats: ``.txt``/``.md`` in the seeds' format, ``.html``/``.htm`` through trafilatura,
+``.json``/``.jsonl`` news records (one article per record), ``.pdf`` through pypdf.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import SkipFile
+from .types import Article
+
+TEXT_EXT = {".txt", ".md", ".markdown"}
+HTML_EXT = {".html", ".htm"}
+JSON_EXT = {".json", ".jsonl", ".ndjson"}
+PDF_EXT = {".pdf"}
+SUPPORTED = TEXT_EXT | HTML_EXT | JSON_EXT | PDF_EXT
+
+_DATE_LINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
+_BOLD_TITLE = re.compile(r"^\s*\*\*(.+?)\*\*\s*$")
+_HASH_TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+TITLE_MAX_CHARS = 120
+
+
+def read_file(path: Path, *, max_bytes: int = 20_000_000) -> list[Article]:
+    """Read ``path`` into Articles. Raises SkipFile for anything we cannot or should not ingest."""
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED:
+        raise SkipFile(f"unsupported file type {ext or '(no extension)'}")
+    size = path.stat().st_size
+    if size == 0:
+        raise SkipFile("empty file")
+    if size > max_bytes:
+        raise SkipFile(f"too large ({size:,} bytes > limit {max_bytes:,}; raise RAG_MAX_FILE_BYTES)")
+    data = path.read_bytes()
+    return read_bytes(data, ext=ext, source=str(path))
+
+
+def read_bytes(data: bytes, *, ext: str, source: str) -> list[Article]:
+    reader = _READERS.get(ext.lower())
+    if reader is None:
+        raise SkipFile(f"unsupported file type {ext}")
+    if ext in PDF_EXT:
+        articles = reader(data, source)
+    else:
+        articles = reader(_decode(data), source)
+    articles = [a for a in articles if a.text.strip()]
+    if not articles:
+        raise SkipFile("no article text found")
+    return articles
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise SkipFile("binary file (NUL bytes), not text")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SkipFile(f"not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+    bad = sum(1 for ch in text[:20000] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if bad > max(8, len(text[:20000]) // 100):
+        raise SkipFile("binary file (control characters), not text")
+    if not text.strip():
+        raise SkipFile("empty file (whitespace only)")
+    return text
+
+
+# --- plain text / markdown -------------------------------------------------------------------
+
+
+def parse_text(raw: str, source: str) -> Article:
+    """Seeds' format: optional leading ``date YYYY-MM-DD`` (not part of the text), optional
+    ``**Title**`` or ``# Title`` first line; otherwise the title is the first sentence."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    date = None
+    m = _DATE_LINE.match(text)
+    if m:
+        date = _valid_date(m.group(1))
+        text = text[m.end():]
+    title = None
+    stripped = text.lstrip()
+    first_line, _, rest = stripped.partition("\n")
+    tm = _BOLD_TITLE.match(first_line) or _HASH_TITLE.match(first_line)
+    if tm:
+        title = tm.group(1).strip()
+    text = text.strip()
+    if title is None:
+        title = title_from_text(text)
+    return Article(text=text, title=title, date=date, source=source)
+
+
+def title_from_text(text: str) -> str:
+    first = text.strip().split("\n", 1)[0]
+    m = _SENTENCE_END.search(first)
+    sentence = first[: m.start()] if m else first
+    sentence = sentence.strip()
+    if len(sentence) > TITLE_MAX_CHARS:
+        cut = sentence[:TITLE_MAX_CHARS].rsplit(" ", 1)[0]
+        sentence = cut + "…"
+    return sentence or "(untitled)"
+
+
+def _read_text(raw: str, source: str) -> list[Article]:
+    return [parse_text(raw, source)]
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def _read_html(raw: str, source: str) -> list[Article]:
+    import trafilatura
+
+    low = raw[:4096].lower()
+    if "<" not in raw or not any(t in low for t in ("<html", "<body", "<p", "<div", "<article", "<!doctype", "<head", "<title")):
+        raise SkipFile("malformed HTML: no HTML markup found")
+    try:
+        doc = trafilatura.bare_extraction(
+            raw, with_metadata=True, include_comments=False, include_tables=True,
+            favor_recall=True, url=None,
+        )
+    except Exception as e:  # trafilatura/lxml raise many kinds on broken markup
+        raise SkipFile(f"malformed HTML ({type(e).__name__})") from None
+    if doc is None:
+        raise SkipFile("malformed HTML: no article text found")
+    get = doc.get if isinstance(doc, dict) else (lambda k, d=None: getattr(doc, k, d))
+    text = (get("text") or "").strip()
+    if not text:
+        raise SkipFile("HTML page has no article text")
+    title = (get("title") or "").strip() or title_from_text(text)
+    date = _valid_date(get("date"))
+    return [Article(text=text, title=title, date=date, source=get("url") or source,
+                    url=get("url"), author=get("author"), site=get("sitename") or get("hostname"))]
+
+
+# --- JSON / JSONL ----------------------------------------------------------------------------
+
+_BODY_KEYS = ("body", "text", "content", "article", "maintext")
+_DATE_KEYS = ("published_at", "date", "published", "publish_date", "date_publish", "pubDate")
+
+
+def _read_json(raw: str, source: str) -> list[Article]:
+    stripped = raw.strip()
+    records: list = []
+    if source.lower().endswith((".jsonl", ".ndjson")) or ("\n" in stripped and stripped.startswith("{") and not _is_single_json(stripped)):
+        for lineno, line in enumerate(stripped.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except (json.JSONDecodeError, RecursionError) as e:
+                raise SkipFile(f"malformed JSON on line {lineno}: {_json_msg(e)}") from None
+    else:
+        try:
+            obj = json.loads(stripped)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise SkipFile(f"malformed JSON: {_json_msg(e)}") from None
+        if isinstance(obj, dict) and not any(k in obj for k in _BODY_KEYS):
+            for key in ("articles", "items", "data", "results"):
+                if isinstance(obj.get(key), list):
+                    obj = obj[key]
+                    break
+        records = obj if isinstance(obj, list) else [obj]
+    articles = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            continue
+        a = article_from_record(rec, f"{source}#{i}" if len(records) > 1 else source)
+        if a is not None:
+            articles.append(a)
+    if not articles:
+        raise SkipFile("JSON has no news records (need a 'body', 'text' or 'content' field)")
+    return articles
+
+
+def _is_single_json(s: str) -> bool:
+    try:
+        json.loads(s)
+        return True
+    except (json.JSONDecodeError, RecursionError):
+        return False
+
+
+def _json_msg(e: Exception) -> str:
+    return e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
+
+
+def article_from_record(rec: dict, source: str) -> Article | None:
+    body = next((rec[k] for k in _BODY_KEYS if isinstance(rec.get(k), str) and rec[k].strip()), None)
+    if body is None:
+        return None
+    text = body.replace("\r\n", "\n").strip()
+    title = _str(rec.get("title")) or _str(rec.get("headline")) or title_from_text(text)
+    date = next((_valid_date(rec.get(k)) for k in _DATE_KEYS if rec.get(k)), None)
+    src = rec.get("source")
+    if isinstance(src, dict):  # NewsAPI shape: {"source": {"id":..., "name":...}}
+        src = src.get("name")
+    url = _str(rec.get("url"))
+    return Article(text=text, title=title, date=date, source=url or source, url=url,
+                   author=_str(rec.get("author")), site=_str(src))
+
+
+def _str(v) -> str | None:
+    return v.strip() if isinstance(v, str) and v.strip() else None
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+
+def _read_pdf(data: bytes, source: str) -> list[Article]:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [p.extract_text() or "" for p in reader.pages]
+        meta = reader.metadata or {}
+    except Exception as e:  # pypdf raises many kinds on damaged files
+        raise SkipFile(f"unreadable PDF ({type(e).__name__})") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if not text:
+        raise SkipFile("PDF has no extractable text (scanned image?)")
+    title = _str(getattr(meta, "title", None)) or title_from_text(text)
+    date = None
+    created = getattr(meta, "creation_date", None) if hasattr(meta, "creation_date") else None
+    if created is not None:
+        date = _valid_date(created.strftime("%Y-%m-%d"))
+    return [Article(text=text, title=title, date=date, source=source,
+                    author=_str(getattr(meta, "author", None)))]
+
+
+def _valid_date(value) -> str | None:
+    """Normalise to ISO YYYY-MM-DD, or None when it is not a real date."""
+    if not isinstance(value, str):
+        return None
+    m = _ISO_DATE.search(value)
+    if not m:
+        return None
+    y, mo, d = (int(g) for g in m.groups())
+    import datetime as _dt
+
+    try:
+        return _dt.date(y, mo, d).isoformat()
+    except ValueError:
+        return None
+
+
+_READERS: dict[str, Callable[..., list[Article]]] = {
+    **{e: _read_text for e in TEXT_EXT},
+    **{e: _read_html for e in HTML_EXT},
+    **{e: _read_json for e in JSON_EXT},
+    **{e: _read_pdf for e in PDF_EXT},
+}
+
+
+def iter_files(roots: Iterable[Path]) -> Iterable[tuple[Path, Path]]:
+    """Yield (root, file) for every file under each root (a file root yields itself), sorted,
+    skipping hidden files and folders."""
+    for root in roots:
+        if root.is_file():
+            yield root.parent, root
+            continue
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if any(part.startswith(".") for part in rel.parts):
+                continue
+            if p.is_file():
+                yield root, p

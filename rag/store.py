@@ -1,0 +1,92 @@
+"""Vectors in Chroma: an embedded PersistentClient under the index folder, or a Chroma server.
+
+Only str/int/float/bool metadata is stored (doc_id, date as YYYYMMDD int, offsets). Everything
+else about an article lives in the manifest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import RagError
+
+BATCH = 1000  # below Chroma's max batch size
+
+
+def date_num(date: str | None) -> int:
+    return int(date.replace("-", "")) if date else 0
+
+
+@dataclass
+class DenseResult:
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    distance: float
+
+
+class VectorStore:
+    def __init__(self, *, index_dir: Path, collection: str, chroma_url: str | None = None):
+        from .config import apply_offline_env
+
+        apply_offline_env()
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        self.url = chroma_url
+        if chroma_url:
+            u = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+            try:
+                self.client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                                  ssl=u.scheme == "https", settings=chroma_settings)
+                self.client.heartbeat()
+            except Exception as e:
+                raise RagError(f"cannot reach the Chroma server at {chroma_url} ({type(e).__name__}); "
+                               "start it with `chroma run --path DIR --port N` or unset RAG_CHROMA_URL") from None
+        else:
+            path = index_dir / "chroma"
+            path.mkdir(parents=True, exist_ok=True)
+            self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        # embedding_function=None: we always pass vectors; Chroma's default would download a model
+        self.col = self.client.get_or_create_collection(
+            collection, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+
+    def count(self) -> int:
+        return self.col.count()
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], documents: Sequence[str]) -> None:
+        for i in range(0, len(ids), BATCH):
+            self.col.upsert(ids=list(ids[i : i + BATCH]), embeddings=vectors[i : i + BATCH],
+                            metadatas=list(metadatas[i : i + BATCH]), documents=list(documents[i : i + BATCH]))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), BATCH):
+            self.col.delete(ids=ids[i : i + BATCH])
+
+    def all_ids(self) -> set[str]:
+        out: set[str] = set()
+        offset = 0
+        while True:
+            got = self.col.get(include=[], limit=5000, offset=offset)
+            out.update(got["ids"])
+            if len(got["ids"]) < 5000:
+                return out
+            offset += 5000
+
+    def query(self, vector: np.ndarray, n: int, *, where: dict | None = None) -> list[DenseResult]:
+        total = self.col.count()
+        if total == 0:
+            return []
+        res = self.col.query(query_embeddings=[vector], n_results=min(n, total), where=where,
+                             include=["metadatas", "distances"])
+        out = []
+        for cid, md, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0]):
+            out.append(DenseResult(cid, md["doc_id"], int(md["start"]), int(md["end"]), float(dist)))
+        return out

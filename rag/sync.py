@@ -1,0 +1,222 @@
+"""Ingest as sync: make the index mirror the given roots, embedding only what changed.
+
+Plan: scan files (size+mtime shortcut, then a content hash), read changed ones into Articles, and
+compare article ids (content hashes) with the manifest, so renamed, moved or duplicated content
+reuses its vectors. Apply: embed new chunks in batches, upsert to Chroma, then commit the files of
+that batch in one manifest transaction. A killed run leaves only orphan vectors (removed next time)
+and uncommitted files (re-read next time): every article is either fully in or absent.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .chunking import ChunkSpec, chunk_text, make_header
+from .errors import RagError, SkipFile
+from .manifest import FileRecord, Manifest
+from .readers import iter_files, read_file
+from .store import VectorStore, date_num
+from .types import Article, Chunk, IngestReport
+
+BATCH_CHUNKS = 256
+
+
+def doc_id_for(a: Article) -> str:
+    h = hashlib.sha256()
+    for part in (a.title, a.date or "", a.text):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class _Pending:
+    record: FileRecord
+    new_docs: list[tuple[str, Article, list[Chunk]]] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def reconcile(manifest: Manifest, store: VectorStore) -> tuple[int, int]:
+    """Remove vectors of uncommitted articles; forget committed articles whose vectors are missing
+    (so this run re-adds them). Returns (orphans removed, articles forgotten)."""
+    in_store = store.all_ids()
+    expected = manifest.chunk_ids()
+    orphans = in_store - expected
+    if orphans:
+        store.delete(sorted(orphans))
+    missing = expected - in_store
+    broken = {cid.rsplit(":", 1)[0] for cid in missing}
+    if broken:
+        manifest.remove_docs(broken)
+    return len(orphans), len(broken)
+
+
+def run_sync(
+    roots: list[Path],
+    *,
+    manifest: Manifest,
+    store: VectorStore | None,
+    embedder,
+    max_file_bytes: int,
+    overlap_tokens: int,
+    dry_run: bool = False,
+    progress: bool = True,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    t0 = time.perf_counter()
+    report = IngestReport(dry_run=dry_run)
+    roots = [_resolve_root(r) for r in roots]
+    known = manifest.files()
+    known_docs = manifest.doc_ids()
+    seen: set[str] = set()
+    todo: list[tuple[Path, Path, os.stat_result, FileRecord | None]] = []
+
+    for root, path in iter_files(roots):
+        key = str(path)
+        seen.add(key)
+        st = path.stat()
+        prior = known.get(key)
+        if prior and prior.size == st.st_size and prior.mtime_ns == st.st_mtime_ns:
+            report.unchanged += 1
+            continue
+        todo.append((root, path, st, prior))
+
+    removed_paths = [p for p, rec in known.items() if p not in seen and _under(p, roots)]
+    spec = None
+    pending: list[_Pending] = []
+    pending_chunks = 0
+    planned_docs: set[str] = set()
+    bar = _bar(len(todo), progress and bool(todo), "ingest")
+
+    def flush() -> None:
+        nonlocal pending, pending_chunks
+        if not pending:
+            return
+        _apply(pending, manifest=manifest, store=store, embedder=embedder, report=report, dry_run=dry_run)
+        pending, pending_chunks = [], 0
+
+    for done, (root, path, st, prior) in enumerate(todo, 1):
+        try:
+            data_hash = _hash_file(path)
+        except OSError as e:
+            report.skipped.append((str(path), f"cannot read ({e.strerror})"))
+            continue
+        if prior and prior.hash == data_hash:  # touched, not changed
+            report.unchanged += 1
+            pending.append(_Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, prior.doc_ids)))
+            continue
+        try:
+            articles = read_file(path, max_bytes=max_file_bytes)
+        except SkipFile as e:
+            report.skipped.append((str(path), e.reason))
+            if prior:  # it was indexed before but is unreadable now: the index mirrors the folder
+                removed_paths.append(str(path))
+            continue
+        except Exception as e:  # a reader bug must not lose the rest of the run
+            report.skipped.append((str(path), f"could not read ({type(e).__name__}: {e})"[:200]))
+            if prior:
+                removed_paths.append(str(path))
+            continue
+        item = _Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, ()))
+        ids = []
+        for a in articles:
+            did = doc_id_for(a)
+            if did in ids:
+                continue
+            ids.append(did)
+            if did in known_docs:
+                item.sources[did] = a.source
+                continue
+            if did in planned_docs:
+                continue
+            planned_docs.add(did)
+            if spec is None:
+                spec = ChunkSpec(max_tokens=embedder.max_tokens, overlap_tokens=overlap_tokens)
+            chunks = chunk_text(a.text, did, embedder.tokenizer, spec, make_header(a.title, a.text))
+            item.new_docs.append((did, a, chunks))
+            pending_chunks += len(chunks)
+        item.record = FileRecord(item.record.path, item.record.root, item.record.hash, item.record.size,
+                                 item.record.mtime_ns, tuple(ids))
+        if prior:
+            report.updated += 1
+        else:
+            report.added += 1
+        pending.append(item)
+        if pending_chunks >= BATCH_CHUNKS:
+            flush()
+        bar.update(1)
+        if on_progress:
+            on_progress(done, len(todo), str(path))
+    flush()
+    bar.close()
+
+    report.removed = len(removed_paths)
+    if removed_paths and not dry_run:
+        dead = manifest.remove_files(removed_paths)
+        _delete_vectors(store, manifest, dead)
+    if not dry_run:
+        manifest.mark_ingest(embedder.name)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _apply(pending: list[_Pending], *, manifest, store, embedder, report, dry_run) -> None:
+    chunks_docs = [(did, a, c) for p in pending for did, a, cs in p.new_docs for c in cs]
+    report.chunks_embedded += len(chunks_docs)
+    report.chars_embedded += sum(len(c.text) for _, _, c in chunks_docs)
+    if dry_run:
+        return
+    if chunks_docs:
+        inputs = [make_header(a.title, a.text) + c.text for _, a, c in chunks_docs]
+        vectors = embedder.embed(inputs)
+        store.upsert(
+            [c.id for _, _, c in chunks_docs], vectors,
+            [{"doc_id": did, "start": c.start, "end": c.end, "date": date_num(a.date)} for did, a, c in chunks_docs],
+            [c.text for _, _, c in chunks_docs],
+        )
+    dead = manifest.commit_files([p.record for p in pending], [d for p in pending for d in p.new_docs])
+    sources = {d: s for p in pending for d, s in p.sources.items()}
+    if sources:
+        manifest.update_sources(sources)
+    _delete_vectors(store, manifest, dead)
+
+
+def _delete_vectors(store, manifest: Manifest, dead_docs: set[str]) -> None:
+    if not dead_docs:
+        return
+    # ids are doc_id:index; Chroma cannot delete by prefix, so delete by metadata
+    for d in dead_docs:
+        store.col.delete(where={"doc_id": d})
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _resolve_root(p: Path) -> Path:
+    p = Path(os.path.expanduser(str(p))).resolve()
+    if not p.exists():
+        raise RagError(f"no such file or folder: {p}")
+    return p
+
+
+def _under(path: str, roots: list[Path]) -> bool:
+    for r in roots:
+        rs = str(r)
+        if path == rs or path.startswith(rs.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def _bar(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="file", disable=not enabled, leave=False)
