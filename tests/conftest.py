@@ -84,11 +84,12 @@ def make_engine(tmp_path, embedder):
     import rag
 
     def _make(**kw):
+        emb = kw.pop("embedder", embedder)
         kw.setdefault("index_dir", tmp_path / "index")
         kw.setdefault("seeds_dir", None)
         kw.setdefault("progress", False)
         kw.setdefault("llm", "extractive")
-        return rag.Engine(settings=rag.Settings(**kw), embedder=kw.pop("embedder", embedder))
+        return rag.Engine(settings=rag.Settings(**kw), embedder=emb)
 
     return _make
 
