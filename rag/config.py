@@ -52,6 +52,8 @@ class Settings:
     llm_api_key: str | None = None
     llm_timeout: float = 20.0
     llm_temperature: float = 0.0
+    # chat window
+    ui_auth: str | None = field(default=None, repr=False)  # "user:password" for `rag ui` (RAG_UI_AUTH)
     # misc
     progress: bool = True
     debug: bool = False
@@ -81,6 +83,7 @@ class Settings:
         pick("llm_timeout", "RAG_LLM_TIMEOUT", float)
         pick("llm_base_url", "OPENAI_BASE_URL")
         pick("llm_api_key", "OPENAI_API_KEY")
+        pick("ui_auth", "RAG_UI_AUTH")
         if env.get("RAG_DEBUG", "") not in ("", "0", "false"):
             kw["debug"] = True
         if env.get("RAG_PROGRESS", "") in ("0", "false"):
