@@ -17,15 +17,19 @@ def answer_stream(engine, question: str, history: list[tuple[str, str]], *, top_
     settings = engine.settings
     llm = engine.llm if settings.answerer == "openai" else None
     standalone = question
+    llm_fault: LLMError | None = None
     if history:
         standalone = condense_offline(question, history)
         if llm is not None:
             try:
                 standalone = llm.condense(question, history) or standalone
-            except LLMError:
-                pass  # the offline rewrite is still a good standalone question
+            except LLMError as e:
+                llm_fault = e  # the offline rewrite will do; and don't wait on a failing server twice
     hits = engine.retrieve(standalone, top_k, **filters)
-    if llm is not None:
+    if llm is not None and llm_fault is not None:
+        ans = extractive.answer(standalone, hits, engine.embedder)
+        ans.fallback_reason = f"{llm.backend} failed: {llm_fault}"
+    elif llm is not None:
         try:
             final = None
             for piece in llm.stream(standalone, hits):
