@@ -79,8 +79,9 @@ def _split_long(tokenizer, text: str, start: int, end: int, budget: int) -> list
     offsets = enc["offset_mapping"]
     pieces = []
     for i in range(0, len(offsets), budget):
-        window = offsets[i : i + budget]
-        s = start + window[0][0]
+        # the first piece starts at the sentence start: characters the tokenizer drops (control
+        # characters, zero-width marks) before the first token must still be covered
+        s = start if i == 0 else start + offsets[i][0]
         e = start + (offsets[i + budget][0] if i + budget < len(offsets) else end - start)
         # strip trailing whitespace inside the piece so the span stays tidy
         while e > s and text[e - 1].isspace():
@@ -163,6 +164,21 @@ def _verify(text, groups, units, tokenizer, header, limit) -> list[tuple[int, in
         pending = nxt
     out.sort()
     return out
+
+
+def fit_header(header: str, tokenizer, spec: ChunkSpec) -> str:
+    """Cut a header (an over-long title) to a quarter of the model's budget, at a token boundary,
+    so the chunk text always has room."""
+    if not header:
+        return header
+    cap = spec.max_tokens // 4
+    body = header.rstrip("\n")
+    enc = tokenizer(body, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+    offsets = enc["offset_mapping"]
+    if len(offsets) <= cap:
+        return header
+    cut = body[: offsets[cap - 1][1]].rstrip()
+    return cut + "…\n" if cut else ""
 
 
 def embed_input(header: str, chunk_text_: str) -> str:

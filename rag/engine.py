@@ -72,22 +72,42 @@ class Engine:
     def ingest(self, paths: Sequence[str | os.PathLike], *, dry_run: bool = False, progress: bool | None = None,
                on_progress=None) -> IngestReport:
         from .lock import write_lock
-        from .sync import reconcile, run_sync
+        from .manifest import Manifest
+        from .sync import reconcile, resolve_roots, run_sync
 
         if not paths:
             raise UserError("give at least one file or folder to ingest")
-        roots = [Path(p) for p in paths]
+        roots = resolve_roots(paths)  # a missing path fails before the index is touched
         progress = self.settings.progress if progress is None else progress
-        self._check_model()
-        kw = dict(manifest=self.manifest, embedder=self.embedder, max_file_bytes=self.settings.max_file_bytes,
+        kw = dict(embedder=self.embedder, max_file_bytes=self.settings.max_file_bytes,
                   overlap_tokens=self.settings.chunk_overlap_tokens, progress=progress, on_progress=on_progress)
         if dry_run:
-            return run_sync(roots, store=None, dry_run=True, **kw)
+            # plan against the manifest if there is one; never create an index just to plan
+            exists = self._manifest is not None or (self.index_dir / "manifest.sqlite").exists()
+            manifest = self.manifest if exists else Manifest(None)
+            if exists:
+                self._check_model()
+            try:
+                return run_sync(roots, manifest=manifest, store=None, dry_run=True, **kw)
+            finally:
+                if not exists:
+                    manifest.close()
+        self._check_model()
         with write_lock(self.index_dir):
             reconcile(self.manifest, self.store)
-            report = run_sync(roots, store=self.store, **kw)
-            self._rebuild_bm25()
+            report = run_sync(roots, manifest=self.manifest, store=self.store, **kw)
+            if self._bm25_on_disk() != self.manifest.generation:
+                self._rebuild_bm25()
         return report
+
+    def _bm25_on_disk(self) -> int | None:
+        """The manifest generation the saved BM25 index was built at (None: absent or unreadable)."""
+        import json
+
+        try:
+            return int(json.loads((self.index_dir / "bm25" / "ids.json").read_text())["generation"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def _rebuild_bm25(self):
         from .lexical import BM25Index

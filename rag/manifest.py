@@ -55,11 +55,15 @@ class DocRecord:
 
 
 class Manifest:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path | None):
+        """``path=None``: an empty manifest in memory (a dry run against an index that does not exist
+        yet writes nothing to disk)."""
         self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # WAL: readers (queries) never block on the single writer (ingest)
-        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self.db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30,
+                                  check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
@@ -140,9 +144,11 @@ class Manifest:
         self,
         files: list[FileRecord],
         new_docs: list[tuple[str, Article, list[Chunk]]],
-    ) -> set[str]:
-        """Record files and the new articles they brought, atomically. Returns doc ids that no
-        file references any more (their rows are deleted here; their vectors are the caller's)."""
+        sources: dict[str, str] | None = None,
+    ) -> None:
+        """Record files, the new articles they brought and the current source of reused articles,
+        atomically. Articles no file references any more stay until ``remove_files`` at the end of
+        the run, so content moving between files in one run keeps its vectors."""
         with self._tx():
             for doc_id, a, chunks in new_docs:
                 self.db.execute(
@@ -151,20 +157,35 @@ class Manifest:
                 self.db.executemany(
                     'INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?)',
                     [(c.id, doc_id, c.index, c.start, c.end) for c in chunks])
-            for f in files:
-                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-                                (f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(f.doc_ids))))
-            return self._drop_unreferenced()
-
-    def update_sources(self, sources: dict[str, str]) -> None:
-        """Point reused articles at their current file (after a rename or move)."""
-        with self._tx():
-            self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?", [(s, d) for d, s in sources.items()])
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                                [(f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(f.doc_ids)))
+                                 for f in files])
+            # point reused articles at their current file (after a rename, move or copy)
+            self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?",
+                                [(s, d) for d, s in (sources or {}).items()])
 
     def remove_files(self, paths: Iterable[str]) -> set[str]:
-        with self._tx():
+        """Forget files, then every article no file references. Returns the dropped doc ids (their
+        vectors are the caller's to delete). Articles still referenced by another file whose source
+        was a removed file are pointed at that other file."""
+        paths = list(paths)
+        with self._tx(bump=bool(paths)) as tx:
             self.db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths])
-            return self._drop_unreferenced()
+            if paths:
+                self._repoint_sources(set(paths))
+            dead = self._drop_unreferenced()
+            tx.bump = tx.bump or bool(dead)
+            return dead
+
+    def _repoint_sources(self, removed: set[str]) -> None:
+        by_doc: dict[str, str] = {}
+        for path, ids in self.db.execute("SELECT path, doc_ids FROM files ORDER BY path"):
+            for d in json.loads(ids):
+                by_doc.setdefault(d, path)
+        for doc_id, source in self.db.execute("SELECT doc_id, source FROM docs").fetchall():
+            if source in removed or source.split("#", 1)[0] in removed:
+                if doc_id in by_doc:
+                    self.db.execute("UPDATE docs SET source=? WHERE doc_id=?", (by_doc[doc_id], doc_id))
 
     def remove_docs(self, doc_ids: Iterable[str]) -> None:
         """Forget articles whose vectors are incomplete, and the files that brought them, so the
@@ -179,7 +200,7 @@ class Manifest:
                 self.db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
 
     def mark_ingest(self, model: str) -> None:
-        with self._tx():
+        with self._tx(bump=False):  # bookkeeping, not a content change: BM25 stays valid
             self.set_meta("model", model)
             self.set_meta("last_ingest", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -193,17 +214,23 @@ class Manifest:
             self.db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
         return dead
 
-    def _tx(self):
+    def _tx(self, bump: bool = True):
+        """One transaction; ``bump``: a content change, so the generation moves on."""
         db = self.db
 
         class _Tx:
+            def __init__(self_):
+                self_.bump = bump
+
             def __enter__(self_):
                 db.execute("BEGIN IMMEDIATE")
+                return self_
 
             def __exit__(self_, et, ev, tb):
                 if et is None:
-                    gen = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or [0])[0])
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen + 1),))
+                    if self_.bump:
+                        gen = int((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or [0])[0])
+                        db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen + 1),))
                     db.execute("COMMIT")
                 else:
                     db.execute("ROLLBACK")

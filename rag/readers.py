@@ -143,7 +143,8 @@ def _read_html(raw: str, source: str) -> list[Article]:
 # --- JSON / JSONL ----------------------------------------------------------------------------
 
 _BODY_KEYS = ("body", "text", "content", "article", "maintext")
-_DATE_KEYS = ("published_at", "date", "published", "publish_date", "date_publish", "pubDate")
+_DATE_KEYS = ("published_at", "publishedAt", "date", "published", "publish_date", "date_publish", "pubDate",
+              "datePublished", "created_at")
 
 
 def _read_json(raw: str, source: str) -> list[Article]:
@@ -230,28 +231,43 @@ def _read_pdf(data: bytes, source: str) -> list[Article]:
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:
         raise SkipFile("PDF has no extractable text (scanned image?)")
-    title = _str(getattr(meta, "title", None)) or title_from_text(text)
-    date = None
-    created = getattr(meta, "creation_date", None) if hasattr(meta, "creation_date") else None
-    if created is not None:
-        date = _valid_date(created.strftime("%Y-%m-%d"))
-    return [Article(text=text, title=title, date=date, source=source,
-                    author=_str(getattr(meta, "author", None)))]
+    title = _str(_pdf_meta(meta, "title")) or title_from_text(text)
+    created = _pdf_meta(meta, "creation_date")
+    date = _valid_date(created.strftime("%Y-%m-%d")) if hasattr(created, "strftime") else None
+    return [Article(text=text, title=title, date=date, source=source, author=_str(_pdf_meta(meta, "author")))]
+
+
+def _pdf_meta(meta, name: str):
+    """One Info field; a damaged field (e.g. an unparseable CreationDate) is treated as absent."""
+    try:
+        return getattr(meta, name, None)
+    except Exception:
+        return None
 
 
 def _valid_date(value) -> str | None:
-    """Normalise to ISO YYYY-MM-DD, or None when it is not a real date."""
+    """Normalise to ISO YYYY-MM-DD (also from RFC 2822 dates, as in RSS), or None when it is not a
+    real date."""
     if not isinstance(value, str):
         return None
     m = _ISO_DATE.search(value)
     if not m:
-        return None
+        return _rfc2822_date(value)
     y, mo, d = (int(g) for g in m.groups())
     import datetime as _dt
 
     try:
         return _dt.date(y, mo, d).isoformat()
     except ValueError:
+        return None
+
+
+def _rfc2822_date(value: str) -> str | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value.strip()).date().isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .chunking import ChunkSpec, chunk_text, make_header
+from .chunking import ChunkSpec, chunk_text, fit_header, make_header
 from .errors import RagError, SkipFile
 from .manifest import FileRecord, Manifest
 from .readers import iter_files, read_file
@@ -38,6 +38,7 @@ class _Pending:
     record: FileRecord
     new_docs: list[tuple[str, Article, list[Chunk]]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # doc_id -> context prepended when embedding
 
 
 def reconcile(manifest: Manifest, store: VectorStore) -> tuple[int, int]:
@@ -69,16 +70,22 @@ def run_sync(
 ) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport(dry_run=dry_run)
-    roots = [_resolve_root(r) for r in roots]
+    roots = resolve_roots(roots)
     known = manifest.files()
+    # Articles are never dropped during the run (only at its end), so this snapshot stays true:
+    # content that moves between files in different batches keeps its vectors.
     known_docs = manifest.doc_ids()
     seen: set[str] = set()
     todo: list[tuple[Path, Path, os.stat_result, FileRecord | None]] = []
 
     for root, path in iter_files(roots):
         key = str(path)
+        try:
+            st = path.stat()
+        except OSError as e:  # vanished or unreadable since the listing
+            report.skipped.append((key, f"cannot read ({e.strerror})"))
+            continue
         seen.add(key)
-        st = path.stat()
         prior = known.get(key)
         if prior and prior.size == st.st_size and prior.mtime_ns == st.st_mtime_ns:
             report.unchanged += 1
@@ -99,28 +106,31 @@ def run_sync(
         _apply(pending, manifest=manifest, store=store, embedder=embedder, report=report, dry_run=dry_run)
         pending, pending_chunks = [], 0
 
-    for done, (root, path, st, prior) in enumerate(todo, 1):
+    def read_one(root: Path, path: Path, st: os.stat_result, prior: FileRecord | None) -> None:
+        nonlocal spec, pending_chunks
         try:
             data_hash = _hash_file(path)
         except OSError as e:
             report.skipped.append((str(path), f"cannot read ({e.strerror})"))
-            continue
+            if prior:
+                removed_paths.append(str(path))
+            return
         if prior and prior.hash == data_hash:  # touched, not changed
             report.unchanged += 1
             pending.append(_Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, prior.doc_ids)))
-            continue
+            return
         try:
             articles = read_file(path, max_bytes=max_file_bytes)
         except SkipFile as e:
             report.skipped.append((str(path), e.reason))
             if prior:  # it was indexed before but is unreadable now: the index mirrors the folder
                 removed_paths.append(str(path))
-            continue
+            return
         except Exception as e:  # a reader bug must not lose the rest of the run
             report.skipped.append((str(path), f"could not read ({type(e).__name__}: {e})"[:200]))
             if prior:
                 removed_paths.append(str(path))
-            continue
+            return
         item = _Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, ()))
         ids = []
         for a in articles:
@@ -136,8 +146,10 @@ def run_sync(
             planned_docs.add(did)
             if spec is None:
                 spec = ChunkSpec(max_tokens=embedder.max_tokens, overlap_tokens=overlap_tokens)
-            chunks = chunk_text(a.text, did, embedder.tokenizer, spec, make_header(a.title, a.text))
+            header = fit_header(make_header(a.title, a.text), embedder.tokenizer, spec)
+            chunks = chunk_text(a.text, did, embedder.tokenizer, spec, header)
             item.new_docs.append((did, a, chunks))
+            item.headers[did] = header
             pending_chunks += len(chunks)
         item.record = FileRecord(item.record.path, item.record.root, item.record.hash, item.record.size,
                                  item.record.mtime_ns, tuple(ids))
@@ -146,6 +158,9 @@ def run_sync(
         else:
             report.added += 1
         pending.append(item)
+
+    for done, (root, path, st, prior) in enumerate(todo, 1):
+        read_one(root, path, st, prior)
         if pending_chunks >= BATCH_CHUNKS:
             flush()
         bar.update(1)
@@ -155,10 +170,11 @@ def run_sync(
     bar.close()
 
     report.removed = len(removed_paths)
-    if removed_paths and not dry_run:
-        dead = manifest.remove_files(removed_paths)
-        _delete_vectors(store, manifest, dead)
     if not dry_run:
+        # files gone from the roots, then articles no file references any more (old versions of
+        # edited files, deleted files' articles), then their vectors
+        dead = manifest.remove_files(removed_paths)
+        _delete_vectors(store, dead)
         manifest.mark_ingest(embedder.name)
     report.seconds = time.perf_counter() - t0
     return report
@@ -171,26 +187,25 @@ def _apply(pending: list[_Pending], *, manifest, store, embedder, report, dry_ru
     if dry_run:
         return
     if chunks_docs:
-        inputs = [make_header(a.title, a.text) + c.text for _, a, c in chunks_docs]
+        headers = {d: h for p in pending for d, h in p.headers.items()}
+        inputs = [headers[did] + c.text for did, _, c in chunks_docs]
         vectors = embedder.embed(inputs)
         store.upsert(
             [c.id for _, _, c in chunks_docs], vectors,
             [{"doc_id": did, "start": c.start, "end": c.end, "date": date_num(a.date)} for did, a, c in chunks_docs],
             [c.text for _, _, c in chunks_docs],
         )
-    dead = manifest.commit_files([p.record for p in pending], [d for p in pending for d in p.new_docs])
     sources = {d: s for p in pending for d, s in p.sources.items()}
-    if sources:
-        manifest.update_sources(sources)
-    _delete_vectors(store, manifest, dead)
+    manifest.commit_files([p.record for p in pending], [d for p in pending for d in p.new_docs], sources)
 
 
-def _delete_vectors(store, manifest: Manifest, dead_docs: set[str]) -> None:
+def _delete_vectors(store, dead_docs: set[str]) -> None:
     if not dead_docs:
         return
     # ids are doc_id:index; Chroma cannot delete by prefix, so delete by metadata
-    for d in dead_docs:
-        store.col.delete(where={"doc_id": d})
+    ids = sorted(dead_docs)
+    for i in range(0, len(ids), 500):
+        store.col.delete(where={"doc_id": {"$in": ids[i : i + 500]}})
 
 
 def _hash_file(path: Path) -> str:
@@ -201,11 +216,15 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _resolve_root(p: Path) -> Path:
-    p = Path(os.path.expanduser(str(p))).resolve()
-    if not p.exists():
-        raise RagError(f"no such file or folder: {p}")
-    return p
+def resolve_roots(paths) -> list[Path]:
+    """Absolute, resolved roots; a missing one is the user's error, raised before anything runs."""
+    out = []
+    for raw in paths:
+        p = Path(os.path.expanduser(str(raw))).resolve()
+        if not p.exists():
+            raise RagError(f"no such file or folder: {p}")
+        out.append(p)
+    return out
 
 
 def _under(path: str, roots: list[Path]) -> bool:
