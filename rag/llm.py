@@ -21,8 +21,8 @@ from .extractive import REFUSAL, refusal
 from .textutil import content_stems, split_sentences
 from .types import Answer, Citation, Hit
 
-DEADLINE_S = 25.0  # a whole answer; with the condense call it keeps any fault under 30 s
-CONDENSE_DEADLINE_S = 8.0  # a one-line rewrite: if it is slower, the offline rewrite will do
+DEADLINE_S = 25.0  # a whole answer, so any fault ends in a fallback within 30 s
+CONDENSE_DEADLINE_S = 8.0  # a one-line rewrite; when it fails, answering.py skips the LLM for that turn
 OPENAI_URL = "https://api.openai.com/v1"
 
 SYSTEM_PROMPT = f"""You answer questions about news articles using only the numbered sources provided.
@@ -245,7 +245,9 @@ class OpenAIAnswerer:
         """A standalone question from the follow-up and previous turns ("" if the reply is unusable)."""
         if not history:
             return question
-        reply = "".join(self._chat(condense_messages(question, history), min(CONDENSE_DEADLINE_S, self.deadline)))
+        # short by default, longer when the user raised RAG_LLM_TIMEOUT for a slow model
+        deadline = min(self.deadline, max(CONDENSE_DEADLINE_S, self.timeout / 2))
+        reply = "".join(self._chat(condense_messages(question, history), deadline))
         for line in reply.strip().splitlines():
             line = re.sub(r"^\s*(?:standalone question|question)\s*:\s*", "", line, flags=re.I).strip(" \"'“”")
             if line:

