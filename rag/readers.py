@@ -28,8 +28,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 TITLE_MAX_CHARS = 120
 
 
-def read_file(path: Path, *, max_bytes: int = 20_000_000) -> list[Article]:
-    """Read ``path`` into Articles. Raises SkipFile for anything we cannot or should not ingest."""
+def read_file(path: Path, *, max_bytes: int = 20_000_000, problems: list[str] | None = None) -> list[Article]:
+    """Read ``path`` into Articles. Raises SkipFile for anything we cannot or should not ingest.
+    ``problems`` collects one-line notes about parts that were left out of a file that was otherwise
+    read (a malformed line in a JSONL feed)."""
     ext = path.suffix.lower()
     if ext not in SUPPORTED:
         raise SkipFile(f"unsupported file type {ext or '(no extension)'}")
@@ -39,24 +41,40 @@ def read_file(path: Path, *, max_bytes: int = 20_000_000) -> list[Article]:
     if size > max_bytes:
         raise SkipFile(f"too large ({size:,} bytes > limit {max_bytes:,}; raise RAG_MAX_FILE_BYTES)")
     data = path.read_bytes()
-    return read_bytes(data, ext=ext, source=str(path))
+    return read_bytes(data, ext=ext, source=str(path), problems=problems)
 
 
-def read_bytes(data: bytes, *, ext: str, source: str) -> list[Article]:
-    reader = _READERS.get(ext.lower())
+def read_bytes(data: bytes, *, ext: str, source: str, problems: list[str] | None = None) -> list[Article]:
+    ext = ext.lower()
+    reader = _READERS.get(ext)
     if reader is None:
         raise SkipFile(f"unsupported file type {ext}")
     if ext in PDF_EXT:
         articles = reader(data, source)
+    elif ext in JSON_EXT:
+        articles = reader(_decode(data), source, problems if problems is not None else [])
     else:
         articles = reader(_decode(data), source)
-    articles = [a for a in articles if a.text.strip()]
+    articles = [a for a in articles if _has_words(a.text)]
     if not articles:
-        raise SkipFile("no article text found")
+        raise SkipFile("malformed HTML: no article text found" if ext in HTML_EXT else "no article text found")
     return articles
 
 
+def _has_words(text: str) -> bool:
+    """Some letters or digits: markup debris such as ``<<>>`` is not an article."""
+    return any(ch.isalnum() for ch in text)
+
+
 def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark (Windows editors)
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SkipFile("not valid UTF-16 despite its byte-order mark; re-save the file as UTF-8") from None
+        if not text.strip():
+            raise SkipFile("empty file (whitespace only)")
+        return text
     if b"\x00" in data[:8192]:
         raise SkipFile("binary file (NUL bytes), not text")
     if data.startswith(b"\xef\xbb\xbf"):
@@ -147,17 +165,23 @@ _DATE_KEYS = ("published_at", "publishedAt", "date", "published", "publish_date"
               "datePublished", "created_at")
 
 
-def _read_json(raw: str, source: str) -> list[Article]:
+def _read_json(raw: str, source: str, problems: list[str]) -> list[Article]:
     stripped = raw.strip()
     records: list = []
     if source.lower().endswith((".jsonl", ".ndjson")) or ("\n" in stripped and stripped.startswith("{") and not _is_single_json(stripped)):
-        for lineno, line in enumerate(stripped.splitlines(), 1):
+        bad: list[str] = []
+        for lineno, line in enumerate(stripped.split("\n"), 1):
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
             except (json.JSONDecodeError, RecursionError) as e:
-                raise SkipFile(f"malformed JSON on line {lineno}: {_json_msg(e)}") from None
+                bad.append(f"line {lineno}: {_json_msg(e)}")
+        if bad and not records:
+            raise SkipFile(f"malformed JSON on {bad[0]}" + (f" (and {len(bad) - 1} more lines)" if len(bad) > 1 else ""))
+        if bad:  # one broken line must not cost the rest of the feed
+            problems.append(f"malformed JSON on {bad[0]}" + (f" and {len(bad) - 1} more lines" if len(bad) > 1 else "")
+                            + "; skipped, the other lines were ingested")
     else:
         try:
             obj = json.loads(stripped)

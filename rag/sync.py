@@ -119,8 +119,9 @@ def run_sync(
             report.unchanged += 1
             pending.append(_Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, prior.doc_ids)))
             return
+        problems: list[str] = []
         try:
-            articles = read_file(path, max_bytes=max_file_bytes)
+            articles = read_file(path, max_bytes=max_file_bytes, problems=problems)
         except SkipFile as e:
             report.skipped.append((str(path), e.reason))
             if prior:  # it was indexed before but is unreadable now: the index mirrors the folder
@@ -131,6 +132,7 @@ def run_sync(
             if prior:
                 removed_paths.append(str(path))
             return
+        report.skipped.extend((str(path), p) for p in problems)
         item = _Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, ()))
         ids = []
         for a in articles:
