@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "an index built in the cache folder)")
     ap.add_argument("--cache", metavar="DIR", help="where built seeds/RGB indexes are kept between runs "
                     "(default: <temp dir>/rag-eval)")
-    ap.add_argument("--top-k", type=int, default=None, help="passages retrieved per question (default 5)")
+    ap.add_argument("--top-k", type=int, default=None, metavar="K", help="passages retrieved per question (default 5)")
     ap.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
     ap.add_argument("--llm", choices=LLMS, default=None, help="answerer (default: RAG_LLM or auto)")
     ap.add_argument("--compare", nargs="*", metavar="CONFIG", default=None,
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "llm=extractive/openai, comma-joined; '/' makes a grid. Several CONFIGs are allowed. "
                          "Alone: the three retrieval modes")
     ap.add_argument("--json", metavar="FILE", help="write every per-question result and the summaries")
-    ap.add_argument("--limit", type=int, default=None, help="only the first N items of the QA set")
+    ap.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N items of the QA set")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the questions answered wrongly")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     g = ap.add_argument_group("thresholds (exit 1 when any configuration misses one)")
@@ -204,6 +204,15 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     key = _cache_key(settings.embed_model, *(p.name.encode() + b"\x00" + p.read_bytes() for p in files))
     index = Path(args.index) if args.index else cache / f"seeds-{key}" / "index"
     return qa, replace(settings, index_dir=index, seeds_dir=None), [seeds]
+
+
+def _check_only_corpus(engine, corpora: list[Path]) -> None:
+    """Refuse to add the seeds/RGB corpus to an index that holds other articles (e.g. ./index)."""
+    roots = [c.resolve() for c in corpora]
+    others = [p for p in engine.manifest.files() if not any(Path(p).resolve().is_relative_to(r) for r in roots)]
+    if others:
+        raise UserError(f"index {engine.index_dir} holds other articles ({others[0]}, ...); this QA set needs an "
+                        "index of its own corpus only: give a new --index DIR or leave --index out")
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -399,6 +408,7 @@ def _main(args, settings: Settings, embedder) -> int:
 
     first = Engine(settings=settings_for(configs[0]), embedder=embedder)
     if corpora:
+        _check_only_corpus(first, corpora)
         report = first.ingest(corpora, progress=progress)
         if report.chunks_embedded and progress:
             print(f"index {first.index_dir}: {report.summary()}", file=sys.stderr)

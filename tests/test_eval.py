@@ -220,6 +220,18 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["--compare", "mode=fast", "--quiet", "--cache", str(tmp_path)]) == 2
 
 
+def test_seeds_set_will_not_mix_seeds_into_an_index_of_other_articles(tmp_path, make_engine, capsys):
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "a.txt").write_text("date 2024-05-01 The council of Lviv approved a new tram line on Monday.\n")
+    eng = make_engine()
+    eng.ingest([news])
+    assert main(["--index", str(eng.index_dir), "--quiet", "--llm", "extractive"], embedder=eng.embedder) == 2
+    err = capsys.readouterr().err
+    assert "holds other articles" in err and "--index" in err
+    assert eng.stats().articles == 1            # nothing was added to it
+
+
 def test_rgb_end_to_end_is_cached_and_deterministic(tmp_path, counting_embedder, capsys):
     rgb = _write(tmp_path / "rgb.jsonl", [
         {"id": 0, "query": "Where was Super Bowl 2021 played?", "answer": "Tampa, Florida",
