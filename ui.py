@@ -260,6 +260,12 @@ CSS = """
 #rag-sources-panel .rag-sources { max-height: 600px; overflow-y: auto; padding-right: 0.3rem; }
 """
 
+# Defence in depth: even if some markup slipped through, the browser may only talk to this server.
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; "
+       "frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'")
+HEAD = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 
@@ -418,7 +424,7 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: t
         server_name=host, server_port=port, auth=auth, auth_message="Log in to ask about the articles."
         if auth else None, prevent_thread_lock=not block, share=False, inbrowser=False, quiet=quiet,
         show_error=False, ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
-        max_file_size=max_file_bytes, theme=make_theme(), css=CSS, footer_links=["api"])
+        max_file_size=max_file_bytes, theme=make_theme(), css=CSS, head=HEAD, footer_links=["api"])
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True):

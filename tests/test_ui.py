@@ -193,12 +193,15 @@ def page(browser, served, tmp_path):
     pg.set_default_timeout(WAIT_MS)
     pg.requests = []
     pg.dialogs = []
+    pg.csp_violations = []
     pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("console", lambda m: "Content Security Policy" in m.text and pg.csp_violations.append(m.text))
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
     yield pg
     pg.screenshot(path=str(tmp_path / "final.png"))
     ctx.close()
     assert_same_origin(pg.requests, served.url)
+    assert pg.csp_violations == []  # the app itself lives within its content security policy
 
 
 def assert_same_origin(urls, origin):
@@ -336,6 +339,25 @@ def test_untrusted_article_renders_inert(page, served):
     assert page.evaluate("window.__pwned") is None
     assert page.dialogs == []
     assert not any("example.invalid" in u for u in page.requests)
+
+
+@pytest.mark.browser
+def test_content_security_policy_blocks_other_origins(browser, served):
+    """Defence in depth: even markup that slipped through could not make the page fetch elsewhere."""
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.goto(served.url + "/")
+    pg.wait_for_selector("#rag-question textarea")
+    assert pg.locator('meta[http-equiv="Content-Security-Policy"]').count() == 1
+    verdict = pg.evaluate("""() => new Promise(done => {
+        document.addEventListener('securitypolicyviolation', e => done('blocked ' + e.blockedURI));
+        const img = document.createElement('img');
+        img.src = 'http://example.invalid/x.png';
+        document.body.appendChild(img);
+        setTimeout(() => done('not blocked'), 5000);
+    })""")
+    ctx.close()
+    assert verdict == "blocked http://example.invalid/x.png"
 
 
 @pytest.mark.browser
