@@ -94,11 +94,26 @@ class Engine:
                     manifest.close()
         self._check_model()
         with write_lock(self.index_dir):
+            self._check_owner()
             reconcile(self.manifest, self.store)
             report = run_sync(roots, manifest=self.manifest, store=self.store, **kw)
             if self._bm25_on_disk() != self.manifest.generation:
                 self._rebuild_bm25()
         return report
+
+    def _check_owner(self) -> None:
+        """A Chroma server collection is managed by one index folder (its manifest). Another index
+        pointed at it would see the first one's vectors as orphans and delete them: refuse."""
+        if not self.settings.chroma_url:
+            return  # embedded: the collection lives inside this index folder
+        mine, owner = self.manifest.index_id(), self.store.owner
+        if owner is None:
+            self.store.claim(mine)
+        elif owner != mine:
+            raise RagError(
+                f"Chroma collection {self.settings.collection!r} at {self.settings.chroma_url} belongs to another "
+                f"index, not {self.index_dir}; ingesting here would delete its vectors. Use that index folder "
+                "(RAG_INDEX) or another collection (RAG_COLLECTION)")
 
     def _bm25_on_disk(self) -> int | None:
         """The manifest generation the saved BM25 index was built at (None: absent or unreadable)."""

@@ -1,0 +1,131 @@
+"""Server mode: vectors in a real `chroma run` started on loopback by the test (RAG_CHROMA_URL)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import rag
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chroma_exe() -> str:
+    exe = Path(sys.executable).parent / "chroma"
+    found = str(exe) if exe.exists() else shutil.which("chroma")
+    assert found, "the `chroma` console script (shipped in the chromadb wheel) is not installed"
+    return found
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = open(data / "server.log", "wb")
+    proc = subprocess.Popen([chroma_exe(), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"chroma run did not start: {(data / 'server.log').read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def server_count(url: str, collection: str) -> int:
+    import chromadb
+    from chromadb.config import Settings as CS
+
+    port = int(url.rsplit(":", 1)[1])
+    client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=CS(anonymized_telemetry=False))
+    return client.get_collection(collection).count()
+
+
+def test_ingest_and_query_against_server(chroma_server, tmp_path, embedder, seeds_copy, counting_embedder):
+    settings = rag.Settings.from_env({"RAG_CHROMA_URL": chroma_server, "RAG_INDEX": str(tmp_path / "index"),
+                                      "RAG_COLLECTION": "seeds_a", "RAG_LLM": "extractive"},
+                                     progress=False).with_(seeds_dir=None)
+    assert settings.chroma_url == chroma_server
+    eng = rag.Engine(settings=settings, embedder=embedder)
+    r = eng.ingest([seeds_copy])
+    assert r.added == 4 and not r.skipped
+    st = eng.stats()
+    assert st.chroma == chroma_server
+    assert server_count(chroma_server, "seeds_a") == st.chunks == r.chunks_embedded > 0
+    assert not (tmp_path / "index" / "chroma").exists()  # vectors live on the server only
+
+    # a fresh process-like engine (same local manifest) answers from the server
+    eng2 = rag.Engine(settings=settings, embedder=embedder)
+    ans = eng2.query("Who is the mayor of Kharkiv?")
+    assert ans.citations and not ans.refused
+    for c in ans.citations:
+        assert eng2.article(c.doc_id).text[c.start:c.end] == c.snippet
+
+    # sync works the same: delete one file, re-ingest, the server loses exactly its chunks
+    victim = sorted(seeds_copy.iterdir())[0]
+    victim_chunks = sum(1 for f in [eng2.manifest.files()[str(victim)]] for d in f.doc_ids
+                        for _ in range(eng2.manifest.doc(d).n_chunks))
+    victim.unlink()
+    counting_embedder.history.clear()
+    r = eng2.ingest([seeds_copy])
+    assert (r.removed, r.chunks_embedded) == (1, 0) and counting_embedder.history == []
+    assert server_count(chroma_server, "seeds_a") == st.chunks - victim_chunks == eng2.stats().chunks
+
+
+def test_another_index_cannot_wipe_a_shared_collection(chroma_server, tmp_path, embedder, seeds_copy):
+    """Two index folders pointed at one server collection: the second must not treat the first's
+    vectors as orphans and delete them."""
+    def make(name):
+        return rag.Engine(settings=rag.Settings(index_dir=tmp_path / name, seeds_dir=None, progress=False,
+                                                llm="extractive", chroma_url=chroma_server, collection="shared"),
+                          embedder=embedder)
+
+    first = make("index-a")
+    first.ingest([seeds_copy])
+    n = server_count(chroma_server, "shared")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("An unrelated story about a ferry. It sailed on time.")
+    with pytest.raises(rag.RagError, match="another index"):
+        make("index-b").ingest([other])
+    assert server_count(chroma_server, "shared") == n
+    assert first.retrieve("Who is the mayor of Kharkiv?", top_k=2)
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path, embedder):
+    url = f"http://127.0.0.1:{free_port()}"
+    eng = rag.Engine(settings=rag.Settings(index_dir=tmp_path / "i", seeds_dir=None, progress=False, llm="extractive",
+                                           chroma_url=url), embedder=embedder)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("A story. Short.")
+    with pytest.raises(rag.RagError, match=r"cannot reach the Chroma server at .*chroma run"):
+        eng.ingest([tmp_path / "d"])
