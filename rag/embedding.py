@@ -58,12 +58,21 @@ class SentenceTransformerEmbedder:
             apply_offline_env()
             from sentence_transformers import SentenceTransformer
 
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar on stderr for every command
+
             path = resolve_model_path(self.name)
             try:
                 self._model = SentenceTransformer(path, device=self.device)
             except OSError as e:
                 raise RagError(f"cannot load embedding model {self.name!r} offline ({e}); "
                                "give a local path or a model already in the cache (RAG_EMBED_MODEL)") from None
+            tok = self._model.tokenizer
+            if isinstance(getattr(tok, "deprecation_warnings", None), dict):
+                # chunking counts tokens of whole paragraphs on purpose; the encoder itself only ever
+                # gets inputs that fit, so the "sequence length is longer than..." warning is noise
+                tok.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
         return self._model
 
     @property
