@@ -257,6 +257,7 @@ CSS = """
 .rag-small { font-size: 0.8rem; margin: 0; }
 .rag-skipped { color: #b45309; margin-top: 0.3rem; }
 .rag-skipped ul { margin: 0.2rem 0 0 1rem; padding: 0; }
+#rag-chat .placeholder { text-align: center; color: var(--body-text-color-subdued); padding: 0 2rem; }
 #rag-sources-panel .rag-sources { max-height: 600px; overflow-y: auto; padding-right: 0.3rem; }
 """
 
