@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "an index built in the cache folder)")
     ap.add_argument("--cache", metavar="DIR", help="where built seeds/RGB indexes are kept between runs "
                     "(default: <temp dir>/rag-eval)")
-    ap.add_argument("--top-k", type=int, default=None, metavar="K", help="passages retrieved per question (default 5)")
+    ap.add_argument("--top-k", type=int, default=None, metavar="K",
+                    help="passages retrieved per question (default: RAG_TOP_K or the built-in default)")
     ap.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
     ap.add_argument("--llm", choices=LLMS, default=None, help="answerer (default: RAG_LLM or auto)")
     ap.add_argument("--compare", nargs="*", metavar="CONFIG", default=None,

@@ -8,7 +8,7 @@ import pytest
 
 from rag import metrics as M
 from rag.errors import UserError
-from rag.eval import main, parse_compare, Config
+from rag.eval import Config, check_thresholds, main, parse_compare
 from rag.qa import answer_groups, load_qa, load_rgb, load_seeds_qa, SEEDS_QA
 from rag.readers import read_file
 
@@ -113,6 +113,29 @@ def test_parse_compare_grid_and_defaults():
     for bad in ("mode=fast", "k=0", "colour=red", "mode"):
         with pytest.raises(UserError):
             parse_compare([bad], base)
+
+
+def test_check_thresholds_min_max_and_undefined():
+    runs = [{"name": "a", "summary": {"answer_acc": 0.85, "false_refusal": 0.05, "refusal_recall": None}},
+            {"name": "b", "summary": {"answer_acc": 0.95, "false_refusal": 0.20, "refusal_recall": 0.5}}]
+    assert check_thresholds(runs, {"answer_acc": ("min", 0.8), "false_refusal": ("max", 0.2)}) == []
+    missed = check_thresholds(runs, {"answer_acc": ("min", 0.9), "false_refusal": ("max", 0.1),
+                                     "refusal_recall": ("min", 0.4)})
+    assert len(missed) == 3
+    assert missed[0].startswith("a: answer_acc 0.850 < 0.9")
+    assert "undefined" in missed[1] and "--min-refusal-recall" in missed[1]
+    assert missed[2].startswith("b: false_refusal 0.200 > 0.1")
+
+
+def test_python_dash_m_rag_eval_and_rag_eval_share_the_help():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "rag.eval", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--min-answer-acc" in r.stdout and "--compare" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "--max-false-refusal" in r.stdout
 
 
 # --- the shipped seeds QA set ------------------------------------------------------------------
