@@ -41,7 +41,7 @@ class Settings:
     chroma_url: str | None = None  # http://host:port of a `chroma run` server
     collection: str = "news"
     # retrieval
-    top_k: int = 5
+    top_k: int = 8
     retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
     per_article_cap: int = 2
     candidates: int = 30  # per retriever, before fusion

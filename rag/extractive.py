@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,9 +42,11 @@ _NUMBER = re.compile(
     r"(?:[$€£]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|bn|m|k))?"
     r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)\b",
     re.I)
-_CAP_TOKEN = r"(?:[A-Z\u00C0-\u00DE][\w\u00C0-\u024F'’\-]*\.?|[A-Z]\.)"
+# a capitalised word; an apostrophe may continue it (O'Brien) but a possessive 's ends the name
+_CAP_TOKEN = r"(?:[A-Z\u00C0-\u00DE][\w\u00C0-\u024F\-]*(?:['’](?!s\b)[\w\u00C0-\u024F\-]+)?\.?|[A-Z]\.)"
 _PARTICLE = r"(?:de|da|di|del|der|van|von|la|le|bin|al|of|the|&)"
 _NAME = re.compile(rf"{_CAP_TOKEN}(?:\s+(?:{_PARTICLE}\s+)*{_CAP_TOKEN})*")
+_NAME_NUM = re.compile(_NAME.pattern + r"(?:\s+\d{1,2}\b)?")  # "Toy Story 4"
 _LEADING_DATE = re.compile(rf"^\s*{_MONTH}\s+\d{{1,2}},\s+\d{{4}}\b")
 _CAP_STOP = frozenset(
     "The A An In On At For From By With As And Or But If This That These Those It Its He She They We I "
@@ -110,7 +113,9 @@ def typed_spans(text: str, qtype: str) -> list[tuple[int, int]]:
     elif qtype == "number":
         spans = [(m.start(), m.end()) for m in _NUMBER.finditer(text) if not re.fullmatch(r"(?:19|20)\d{2}", m.group())]
     elif qtype in ("who", "where", "entity"):
-        for m in _NAME.finditer(text):
+        if qtype == "where":  # "Tampa, Florida": a place and its region together
+            spans += [(m.start(), m.end()) for m in re.finditer(rf"{_CAP_TOKEN}(?:\s+{_CAP_TOKEN})?,\s+{_CAP_TOKEN}(?:\s+{_CAP_TOKEN})?", text)]
+        for m in (_NAME_NUM if qtype == "entity" else _NAME).finditer(text):
             toks = list(re.finditer(r"\S+", m.group()))
             i = 0
             while i < len(toks) and toks[i].group().rstrip(".,") in _CAP_STOP:
@@ -124,8 +129,50 @@ def typed_spans(text: str, qtype: str) -> list[tuple[int, int]]:
     return spans
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+
+
+def _date_key(span: str) -> str | None:
+    """Canonical "YYYY-MM-DD" with "??" for missing parts, so "Nov. 15", "15 November 2020" and
+    "November 15, 2020" vote together."""
+    low = span.lower()
+    m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", low)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
+    month = next((i for name, i in _MONTHS.items() if re.search(rf"\b{name}", low)), None)
+    year = re.search(r"\b(1[89]\d{2}|20\d{2})\b", low)
+    day = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?\b", re.sub(r"\b\d{4}\b", "", low))
+    if month is None and year is None:
+        return None
+    y = year.group(1) if year else "????"
+    mo = f"{month:02d}" if month else "??"
+    d = f"{int(day.group(1)):02d}" if (day and month) else "??"
+    return f"{y}-{mo}-{d}"
+
+
+def _date_within(general: str, specific: str) -> bool:
+    return general != specific and all(a == b or a.strip("?") == "" for a, b in zip(general.split("-"), specific.split("-")))
+
+
 def _norm(span: str) -> str:
-    return re.sub(r"[^\w]+", " ", span.lower()).strip()
+    return re.sub(r"[^\w]+", " ", re.sub(r"['’]s\b", "", span.lower())).strip()
+
+
+_LOST = re.compile(r"^\W{0,3}\s*(?:lost|loses|losing|fell|falls|was defeated|were defeated)\b", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_DEFEAT = re.compile(r"\b(?:beat|beats|beating|defeated|defeats|defeating|over|against|versus|vs)\.?\s+$", re.I)
+
+
+def _specificity(key: str, qtype: str) -> float:
+    if qtype == "when":
+        has_year = bool(re.search(r"\b\d{4}\b", key))
+        has_day = bool(re.search(r"\b\d{1,2}\b", key))
+        has_month = bool(re.search(r"[a-z]", key))
+        return 1.0 + 0.35 * has_day + 0.35 * has_month + 0.1 * has_year
+    if qtype == "number":
+        return 1.4 if re.search(r"[$€£%]|million|billion|percent", key) else 1.0
+    return 1.0
 
 
 def _strip_question_words(span: str, q_stems: set[str]) -> str:
@@ -137,7 +184,7 @@ def _strip_question_words(span: str, q_stems: set[str]) -> str:
     return " ".join(toks)
 
 
-def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45) -> Extraction:
+def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, debug: bool = False) -> Extraction:
     qtype = question_type(question)
     q_stems = content_stems(question) - {stem(w) for w in QUESTION_WORDS}
     key_terms = _key_terms(question)
@@ -176,50 +223,187 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45) ->
 
     candidate = None
     chosen: list[Sentence] = []
+    votes: dict[str, float] = {}
+    surface: dict[str, str] = {}
     if qtype != "other":
-        votes: dict[str, float] = defaultdict(float)
-        docs_for: dict[str, set[str]] = defaultdict(set)
-        surface: dict[str, str] = {}
-        where_found: dict[str, list[Sentence]] = defaultdict(list)
-        for s in sentences:
-            seen_here = set()
-            for a, b in typed_spans(s.text, qtype):
-                span = s.text[a:b]
-                if qtype in ("who", "where", "entity"):
-                    span = _strip_question_words(span, q_stems)
-                if not span or _norm(span) in seen_here:
-                    continue
-                key = _norm(span)
-                if not key or all(stem(t) in q_stems for t in key.split()):
-                    continue
-                seen_here.add(key)
-                w = max(s.score, 0.0)
-                if qtype == "when" and _LEADING_DATE.match(s.text) and s.text.startswith(span):
-                    w *= 0.6  # a feed snippet's own publication date, not necessarily the answer
-                if qtype in ("who", "entity") and len(key.split()) >= 2:
-                    w *= 1.15  # full names over bare surnames
-                votes[key] += w
-                docs_for[key].add(hits[s.hit_index].doc_id)
-                where_found[key].append(s)
-                surface.setdefault(key, span)
-        # merge a bare surname into the full name that contains it ("Halep" -> "Simona Halep")
-        for k in list(votes):
-            for k2 in list(votes):
-                if k != k2 and len(k) < len(k2) and re.search(rf"\b{re.escape(k)}\b", k2) and qtype in ("who", "entity", "where"):
-                    votes[k2] += 0.5 * votes[k]
+        votes, own, surface, where_found = _vote(question, qtype, q_stems, hits, sentences)
         if votes:
-            for k in votes:
-                votes[k] *= 1.0 + 0.25 * (len(docs_for[k]) - 1)
-            candidate = max(votes, key=votes.get)
-            best = max(where_found[candidate], key=lambda s: s.score)
-            chosen.append(best)
+            ranked = sorted(votes, key=votes.get, reverse=True)
+            candidate = _most_specific(ranked[0], votes, own, qtype)
+            ranked = [candidate] + [k for k in ranked if k != candidate]
+            chosen.append(max(where_found[candidate], key=lambda s: s.score))
+            # a close runner-up is shown too, from its own best sentence: the reader sees both
+            # readings instead of a confident wrong one
+            for other in ranked[1:3]:
+                if votes[other] < 0.4 * votes[candidate] or _contains(other, candidate, qtype) or \
+                        _contains(candidate, other, qtype):
+                    continue
+                alt = max(where_found[other], key=lambda s: s.score)
+                if alt is not chosen[0] and alt not in where_found[candidate] and \
+                        len(words(chosen[0].text)) + len(words(alt.text)) <= max_words:
+                    chosen.append(alt)
+                break
     top = max(sentences, key=lambda s: s.score)
     if not chosen:
         chosen.append(top)
-    elif top is not chosen[0] and top.hit_index != chosen[0].hit_index:
+    elif len(chosen) == 1 and top is not chosen[0] and top.hit_index != chosen[0].hit_index:
         if len(words(chosen[0].text)) + len(words(top.text)) <= max_words:
             chosen.append(top)
-    return Extraction(chosen, False, qtype, candidate=surface.get(candidate) if candidate else None)
+    return Extraction(chosen, False, qtype, candidate=surface.get(candidate) if candidate else None,
+                      debug={"votes": dict(votes)} if debug else {})
+
+
+_RELATION_ALIASES = {"won": "win", "wins": "win", "winner": "win", "winning": "win", "bought": "buy",
+                     "acquisition": "acquir", "directed": "direct", "director": "direct", "founded": "found",
+                     "founder": "found", "released": "releas", "release": "releas", "premiere": "premier"}
+_TOKEN = re.compile(r"\S+")
+
+
+def _relation_stems(question: str) -> set[str]:
+    """The question's relation words (lower-case content words like "won", "director", "CEO"):
+    the answer usually stands right next to one of them in a sentence."""
+    out = set()
+    for w in words(question):
+        lw = w.lower()
+        if lw in STOP or lw in QUESTION_WORDS:
+            continue
+        if w.islower() or lw in ("ceo", "cfo", "cto", "coo"):
+            out.add(_RELATION_ALIASES.get(lw, stem(lw)))
+    return out
+
+
+def _rel_positions(text: str, rel: set[str]) -> list[int]:
+    return [m.start() for m in _TOKEN.finditer(text)
+            if (lambda t: _RELATION_ALIASES.get(t, stem(t)))(re.sub(r"\W+$|^\W+", "", m.group().lower())) in rel]
+
+
+def _split_headline(text: str, a: int, b: int, lower_words: set[str]) -> list[tuple[int, int]]:
+    """A long Title Case run is a headline, not a name: cut it at its common words."""
+    toks = list(_TOKEN.finditer(text[a:b]))
+    if len(toks) <= 3:
+        return [(a, b)]
+    out, cur = [], []
+    for t in toks:
+        w = t.group().strip(".,:;'’\"").lower()
+        if w in lower_words or w in STOP:
+            if cur:
+                out.append((a + cur[0].start(), a + cur[-1].end()))
+            cur = []
+        else:
+            cur.append(t)
+    if cur:
+        out.append((a + cur[0].start(), a + cur[-1].end()))
+    return [(x, y) for x, y in out if len(_TOKEN.findall(text[x:y])) <= 4]
+
+
+@lru_cache(maxsize=1)
+def _name_detector():
+    try:  # a first-name dictionary (gender-guesser's data; we only ask "is this a first name?")
+        import gender_guesser.detector as gd
+
+        return gd.Detector(case_sensitive=False)
+    except ImportError:
+        return None
+
+
+def _looks_like_person(key: str) -> bool:
+    toks = key.split()
+    det = _name_detector()
+    return len(toks) >= 2 and det is not None and det.get_gender(toks[0].capitalize()) != "unknown"
+
+
+def _vote(question, qtype, q_stems, hits, sentences):
+    """Typed spans vote across sentences; each vote is the sentence's score, shaped by how specific
+    the span is, how close it stands to the question's relation words, and whether it is a name."""
+    votes: dict[str, float] = defaultdict(float)
+    surface: dict[str, str] = {}
+    docs_for: dict[str, set[str]] = defaultdict(set)
+    where_found: dict[str, list[Sentence]] = defaultdict(list)
+    lower_words = {w for h in hits for w in words(h.text) if w.islower()}
+    winner_q = bool(re.search(r"\b(won|win|wins|winner|champion)\b", question, re.I))
+    rel = _relation_stems(question)
+    person_q = bool(re.search(r"\b(ceo|director|actor|actress|president|winner|won|star(?:s|ring)?|player|"
+                              r"author|singer|coach|chairman|founder|minister|mayor|governor|leader)\b", question, re.I))
+    per_doc: dict[tuple[str, str], float] = {}
+    keys = [k.lower() for k in _key_terms(question)]
+    hit_cover = [sum(k in h.text.lower() for k in keys) / len(keys) if keys else 1.0 for h in hits]
+    q_years = set(_YEAR.findall(question))
+    for s in sentences:
+        seen_here = set()
+        rel_pos = _rel_positions(s.text, rel) if rel else []
+        spans = typed_spans(s.text, qtype)
+        if qtype in ("who", "where", "entity"):
+            spans = [x for a, b in spans for x in _split_headline(s.text, a, b, lower_words)]
+        for a, b in spans:
+            span = s.text[a:b]
+            stripped = False
+            if qtype in ("who", "where", "entity"):
+                full = span
+                span = _strip_question_words(span, q_stems)
+                stripped = span != full and len(span.split()) == 1
+            if "@" in span or "#" in span:
+                continue
+            key = (_date_key(span) or _norm(span)) if qtype == "when" else _norm(span)
+            if not key or key in seen_here or all(stem(t) in q_stems for t in key.split()):
+                continue
+            seen_here.add(key)
+            pos = s.text.find(span, a)
+            w = max(s.score, 0.0) * _specificity(key, qtype) * (0.3 + 0.7 * hit_cover[s.hit_index])
+            if rel_pos:
+                d = min(abs(pos - p) for p in rel_pos) / 6.0  # ~ distance in words
+                w *= 1.0 + np.exp(-d / 4.0)
+            if qtype == "when" and _LEADING_DATE.match(s.text) and pos == 0:
+                # a feed snippet's own publication date ("Jun 8, 2020 ... text"), not the answer
+                w *= 0.15 if len(words(s.text)) <= 4 else 0.6
+            if qtype == "who":
+                if _looks_like_person(key):
+                    w *= 1.6  # "who" questions are mostly about people
+                elif len(key.split()) == 1 and person_q:
+                    w *= 0.35  # a lone capitalised word is rarely the person asked for
+            if stripped:
+                w *= 0.3  # what is left of a phrase from the question ("Best Animated *Feature*")
+            if q_years and (sent_years := set(_YEAR.findall(s.text))) and not (sent_years & q_years):
+                w *= 0.5  # the sentence is about another year than the one asked about
+            if qtype == "when" and not re.search(r"[a-z]", key):
+                w *= 0.7  # a bare year is the least precise date
+            if qtype in ("who", "entity", "where"):
+                if len(key.split()) >= 2:
+                    w *= 1.15  # full names over bare surnames
+                elif key in lower_words:
+                    w *= 0.3  # a capitalised common word ("Followers", "Ladies"), not a name
+                if winner_q and ((pos > 0 and _DEFEAT.search(s.text[max(0, pos - 20):pos]))
+                                 or _LOST.match(s.text[pos + len(span):])):
+                    w *= 0.4  # "X beat Y", "Y lost to X": Y did not win
+            # per article, a span counts once (its best mention), so repetition inside one
+            # article does not outvote agreement between articles
+            doc = hits[s.hit_index].doc_id
+            per_doc[(key, doc)] = max(per_doc.get((key, doc), 0.0), w)
+            docs_for[key].add(doc)
+            where_found[key].append(s)
+            surface.setdefault(key, span)
+    for (key, _doc), w in per_doc.items():
+        votes[key] += w
+    # a bare surname or year also supports the fuller span containing it ("Halep" -> "Simona Halep")
+    merged = dict(votes)
+    for k in votes:
+        for k2 in votes:
+            if _contains(k2, k, qtype):
+                merged[k2] += 0.5 * votes[k]
+    return merged, dict(votes), surface, where_found
+
+
+def _contains(big: str, small: str, qtype: str) -> bool:
+    if qtype == "when" and "-" in big and "-" in small:
+        return _date_within(small, big)
+    return big != small and len(small) < len(big) and (bool(re.search(rf"\b{re.escape(small)}\b", big)) or big.startswith(small))
+
+
+def _most_specific(winner: str, votes: dict[str, float], own: dict[str, float], qtype: str) -> str:
+    """Prefer a fuller span that contains the winner and has support of its own
+    ("2015" -> "December 2015", "Halep" -> "Simona Halep")."""
+    supers = [k for k in votes if _contains(k, winner, qtype)
+              and votes[k] >= 0.5 * votes[winner] and own[k] >= 0.15 * own[winner]]
+    return max(supers, key=votes.get) if supers else winner
 
 
 def _key_terms(question: str) -> list[str]:
