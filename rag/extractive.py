@@ -238,10 +238,10 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
                 if votes[other] < 0.4 * votes[candidate] or _contains(other, candidate, qtype) or \
                         _contains(candidate, other, qtype):
                     continue
-                alt = max(where_found[other], key=lambda s: s.score)
-                if alt is not chosen[0] and alt not in where_found[candidate] and \
-                        len(words(chosen[0].text)) + len(words(alt.text)) <= max_words:
-                    chosen.append(alt)
+                budget = max_words - len(words(chosen[0].text))
+                alts = [x for x in where_found[other] if x not in where_found[candidate] and len(words(x.text)) <= budget]
+                if alts:
+                    chosen.append(max(alts, key=lambda s: s.score))
                 break
     top = max(sentences, key=lambda s: s.score)
     if not chosen:
