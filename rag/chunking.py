@@ -27,12 +27,15 @@ class ChunkSpec:
 @lru_cache(maxsize=1)
 def _punkt():
     """NLTK's Punkt with the data llama-index-core ships (never downloaded)."""
+    import importlib.util
     import os
 
-    import llama_index.core
     import nltk
 
-    nltk_dir = os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "nltk_cache")
+    # find llama-index-core's folder without importing it (seconds of imports for one data path)
+    spec = importlib.util.find_spec("llama_index.core")
+    base = list(spec.submodule_search_locations or [])[0] if spec else ""
+    nltk_dir = os.path.join(base, "_static", "nltk_cache")
     if nltk_dir not in nltk.data.path:
         nltk.data.path.append(nltk_dir)
     return nltk.tokenize.PunktTokenizer("english")

@@ -22,7 +22,10 @@ from .readers import iter_files, read_file
 from .store import VectorStore, date_num
 from .types import Article, Chunk, IngestReport
 
-BATCH_CHUNKS = 256
+# Chunks embedded (and then committed) together. Large enough that the encoder's length-sorted
+# batches carry little padding (256 costs ~11 % extra tokens on news articles, 1024 ~4 %), small
+# enough that an interrupted run loses little work.
+BATCH_CHUNKS = 1024
 
 
 def doc_id_for(a: Article) -> str:
@@ -80,6 +83,8 @@ def run_sync(
 
     for root, path in iter_files(roots):
         key = str(path)
+        if key in seen:  # overlapping roots (a folder and a subfolder of it): each file once
+            continue
         try:
             st = path.stat()
         except OSError as e:  # vanished or unreadable since the listing
@@ -103,8 +108,11 @@ def run_sync(
         nonlocal pending, pending_chunks
         if not pending:
             return
+        if not dry_run and pending_chunks:
+            bar.set_postfix_str(f"embedding {pending_chunks} chunks ({report.chunks_embedded} done)", refresh=True)
         _apply(pending, manifest=manifest, store=store, embedder=embedder, report=report, dry_run=dry_run)
         pending, pending_chunks = [], 0
+        bar.set_postfix_str(f"{report.chunks_embedded} chunks {'planned' if dry_run else 'embedded'}", refresh=False)
 
     def read_one(root: Path, path: Path, st: os.stat_result, prior: FileRecord | None) -> None:
         nonlocal spec, pending_chunks

