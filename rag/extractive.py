@@ -39,7 +39,8 @@ _DATE_RES = [
     re.compile(r"\b(?:1[89]|20)\d{2}\b"),
 ]
 _NUMBER = re.compile(
-    r"(?:[$€£]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|bn|m|k))?"
+    r"\b\d+(?:st|nd|rd|th)\b"
+    r"|(?:[$€£]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|bn|m|k))?"
     r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)\b",
     re.I)
 # a capitalised word; an apostrophe may continue it (O'Brien) but a possessive 's ends the name
@@ -77,25 +78,28 @@ class Extraction:
     debug: dict = field(default_factory=dict)
 
 
+_WH = r"(?:which|what)\s+(?:\w+\s+){0,2}"  # "which (Russian) city", "what (new) company"
+
+
 def question_type(q: str) -> str:
+    """The expected answer type: who / when / where / number / entity / other."""
     ql = q.lower().strip()
-    if re.search(r"\b(when|what year|which year|what date|which date|what day|date of|release date|"
-                 r"premiere date|what time)\b", ql) or re.search(r"\b(released?|premiere[sd]?|founded)\??$", ql) and ql.startswith(("when", "what")):
-        return "when"
-    if re.search(r"\b(how many|how much|what (?:was|is|were|are) the (?:number|amount|total|revenue|price|cost|"
-                 r"population|score|death toll|toll)|how old|what percentage|revenue|death toll)\b", ql):
+    if re.search(r"\b(how many|how much|how old|how long|what percentage|death toll)\b|"
+                 r"\bwhat (?:was|is|were|are) the (?:number|amount|total|revenue|price|cost|population|score)\b|"
+                 r"\b(?:which|what) day of\b|\brevenue\b", ql):
         return "number"
-    if re.search(r"^(who|whom|whose)\b|\bwho\b|\bwhich (?:person|actor|actress|player|team|company|singer|artist|"
-                 r"director|man|woman|country|club|organi[sz]ation|party|candidate)\b|\bwhat (?:team|company|"
-                 r"country|club|organi[sz]ation|party)\b|\bname of\b", ql):
-        if re.search(r"\bwhich (?:country)\b|\bwhat country\b", ql):
-            return "where"
-        return "who"
-    if re.search(r"^where\b|\bwhere\b|\blocation\b|\bwhich (?:city|country|town|state|place|region|venue|stadium)\b|"
-                 r"\bwhat (?:city|country|town|state|place|region|venue|stadium)\b|\bhosted?\b", ql):
+    if re.search(r"^(?:when|since when)\b|\b(?:what|which) (?:year|date|day|month|time)\b|\b(?:date of|release date|"
+                 r"premiere date)\b", ql) or (ql.startswith("what") and re.search(r"\b(released?|premiere[sd]?|founded)\??$", ql)):
+        return "when"
+    if re.search(rf"^where\b|\bwhere\b|\blocation\b|\b{_WH}(?:city|cities|country|countries|town|state|place|region|"
+                 r"venue|stadium|nation)\b|\bhosted?\b", ql):
         return "where"
-    if re.search(r"^(which|what)\s+(?:movie|film|book|song|album|game|show|series|award|prize|product|"
-                 r"device|app|brand|model|player|car)\b", ql):
+    if re.search(rf"^(who|whom|whose)\b|\bwho\b|\b{_WH}(?:person|people|actor|actress|player|team|company|singer|"
+                 r"artist|director|man|woman|club|organi[sz]ation|party|candidate|leader|official|president|body|"
+                 r"group|agency|minister|ministry)\b|\bname of\b", ql):
+        return "who"
+    if re.search(rf"^{_WH}(?:movie|film|book|song|album|game|show|series|award|prize|product|device|app|brand|"
+                 r"model|car|airbase|base|platform|network)\b", ql):
         return "entity"
     return "other"
 
@@ -111,7 +115,10 @@ def typed_spans(text: str, qtype: str) -> list[tuple[int, int]]:
                 taken.append((m.start(), m.end()))
         spans = taken
     elif qtype == "number":
-        spans = [(m.start(), m.end()) for m in _NUMBER.finditer(text) if not re.fullmatch(r"(?:19|20)\d{2}", m.group())]
+        dates = [(m.start(), m.end()) for rx in _DATE_RES[:5] for m in rx.finditer(text)]
+        spans = [(m.start(), m.end()) for m in _NUMBER.finditer(text)
+                 if not re.fullmatch(r"(?:19|20)\d{2}", m.group())
+                 and not any(a <= m.start() < b for a, b in dates)]
     elif qtype in ("who", "where", "entity"):
         if qtype == "where":  # "Tampa, Florida": a place and its region together
             spans += [(m.start(), m.end()) for m in re.finditer(rf"{_CAP_TOKEN}(?:\s+{_CAP_TOKEN})?,\s+{_CAP_TOKEN}(?:\s+{_CAP_TOKEN})?", text)]
@@ -129,6 +136,8 @@ def typed_spans(text: str, qtype: str) -> list[tuple[int, int]]:
     return spans
 
 
+_CALENDAR = frozenset("january february march april may june july august september october november december "
+                      "monday tuesday wednesday thursday friday saturday sunday".split())
 _MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
 
@@ -175,13 +184,17 @@ def _specificity(key: str, qtype: str) -> float:
     return 1.0
 
 
-def _strip_question_words(span: str, q_stems: set[str]) -> str:
+def _strip_question_words(span: str, q_stems: set[str], common: set[str] = frozenset()) -> str:
+    """Drop question words and capitalised common words ("Similarly", "Meanwhile") from the ends."""
+    def drop(t: str) -> bool:
+        w = t.strip(".,;:'’\"").lower()
+        return stem(t) in q_stems or w in STOP or w in common or t.rstrip(",.") in _CAP_STOP
     toks = span.split()
-    while toks and (stem(toks[0]) in q_stems or toks[0].lower() in STOP):
+    while toks and drop(toks[0]):
         toks = toks[1:]
-    while toks and (stem(toks[-1]) in q_stems or toks[-1].lower() in STOP):
+    while toks and drop(toks[-1]):
         toks = toks[:-1]
-    return " ".join(toks)
+    return " ".join(toks).rstrip(",.;:")
 
 
 def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, debug: bool = False) -> Extraction:
@@ -243,6 +256,10 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
                 if alts:
                     chosen.append(max(alts, key=lambda s: s.score))
                 break
+    if chosen:
+        weak = _weak_answer(question, qtype, chosen[0], surface.get(candidate))
+        if weak:
+            return Extraction([], True, qtype, candidate=surface.get(candidate), debug={"why": weak, "votes": dict(votes)})
     top = max(sentences, key=lambda s: s.score)
     if not chosen:
         chosen.append(top)
@@ -339,7 +356,7 @@ def _vote(question, qtype, q_stems, hits, sentences):
             stripped = False
             if qtype in ("who", "where", "entity"):
                 full = span
-                span = _strip_question_words(span, q_stems)
+                span = _strip_question_words(span, q_stems, lower_words)
                 stripped = span != full and len(span.split()) == 1
             if "@" in span or "#" in span:
                 continue
@@ -348,7 +365,7 @@ def _vote(question, qtype, q_stems, hits, sentences):
                 continue
             seen_here.add(key)
             pos = s.text.find(span, a)
-            w = max(s.score, 0.0) * _specificity(key, qtype) * (0.3 + 0.7 * hit_cover[s.hit_index])
+            w = max(s.score, 0.0) ** 2 * _specificity(key, qtype)  # squared: the most relevant sentences lead * (0.3 + 0.7 * hit_cover[s.hit_index])
             if rel_pos:
                 d = min(abs(pos - p) for p in rel_pos) / 6.0  # ~ distance in words
                 w *= 1.0 + np.exp(-d / 4.0)
@@ -417,21 +434,44 @@ def _key_terms(question: str) -> list[str]:
     return terms
 
 
+def _flat(text: str) -> str:
+    return re.sub(r"[.’']", "", text.lower())
+
+
 def _should_refuse(question, hits, sentences, key_terms) -> tuple[bool, str]:
+    """Before picking: refuse when the passages miss the question's names, or nothing is close."""
     best_dense = max(s.dense for s in sentences)
     best_lex = max(s.lexical for s in sentences)
-    if key_terms:
-        found = []
-        corpus = " ".join(h.text for h in hits).lower()
+    names = [t for t in key_terms if not any(ch.isdigit() for ch in t) and t.lower() not in _CALENDAR]
+    if names:
+        corpus = _flat(" ".join(h.text for h in hits))
         corpus_stems = content_stems(corpus)
-        for t in key_terms:
-            found.append(t.lower() in corpus or stem(t) in corpus_stems)
+        found = [_flat(t) in corpus or stem(t) in corpus_stems for t in names]
         cover = sum(found) / len(found)
-        if cover < 0.5:
-            return True, f"key terms missing ({cover:.2f})"
+        if cover < 0.75:
+            missing = [t for t, f in zip(names, found) if not f]
+            return True, f"names not in the passages: {', '.join(missing)}"
     if best_dense < 0.25 and best_lex < 0.5:
         return True, f"weak evidence (dense {best_dense:.2f}, lexical {best_lex:.2f})"
     return False, ""
+
+
+_ROLE_Q = re.compile(r"\bwho (?:is|was|are|were|will be)\b.*\b(?:mayor|governor|ceo|president|minister|director|"
+                     r"chief|head|leader|chairman|chair|commander|spokesman|spokeswoman|spokesperson|secretary|"
+                     r"ambassador|coach|captain|founder|owner|author|editor)\b|\bname of the\b", re.I)
+
+
+def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None) -> str:
+    """After picking: the evidence sentence must be close to the question, and a question about a
+    person's role must be answered by a name."""
+    if qtype != "other":
+        if chosen.dense < 0.40 or (chosen.lexical < 0.35 and chosen.dense < 0.50):
+            return f"answer sentence too far from the question (dense {chosen.dense:.2f}, lexical {chosen.lexical:.2f})"
+    if candidate and _ROLE_Q.search(question):
+        toks = candidate.split()
+        if len(toks) < 2 and not _looks_like_person(_norm(candidate) + " x"):
+            return f"no name found for the role asked about (best: {candidate})"
+    return ""
 
 
 def answer(question: str, hits: list[Hit], embedder) -> Answer:
