@@ -56,6 +56,10 @@ def reconcile(manifest: Manifest, store: VectorStore) -> tuple[int, int]:
     broken = {cid.rsplit(":", 1)[0] for cid in missing}
     if broken:
         manifest.remove_docs(broken)
+        # and the vectors they do have, so a re-added article never mixes old and new chunks
+        partial = sorted(cid for cid in in_store & expected if cid.rsplit(":", 1)[0] in broken)
+        if partial:
+            store.delete(partial)
     return len(orphans), len(broken)
 
 

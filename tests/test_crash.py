@@ -161,3 +161,31 @@ def test_ctrl_c_mid_ingest(corpus, clean, tmp_path):
     r = eng.ingest([corpus])
     assert r.added + r.unchanged == N_FILES
     assert_clean(eng, *clean)
+
+
+def test_vectors_lost_or_orphaned_are_repaired_next_run(tmp_path):
+    """Chroma and the manifest out of step (vectors lost, vectors left over): the next ingest puts
+    back exactly the damaged article and drops the strays."""
+    d = tmp_path / "news"
+    d.mkdir()
+    for i in range(3):
+        (d / f"{i}.txt").write_text(" ".join(f"Item {i} line {j} says the market reopened at dawn." for j in range(60)))
+    index = tmp_path / "index"
+    eng = engine(index)
+    eng.ingest([d])
+    m = eng.manifest
+    n_chunks = m.counts()[1]
+    victim = max(m.doc_ids(), key=lambda x: m.doc(x).n_chunks)
+    assert m.doc(victim).n_chunks > 2
+    eng.store.delete([f"{victim}:1"])  # one chunk's vector lost
+    vec = [0.0] * 256
+    vec[0] = 1.0
+    eng.store.col.upsert(ids=["stray:0"], embeddings=[vec], metadatas=[{"doc_id": "stray", "start": 0, "end": 1,
+                                                                         "date": 0}])
+    emb = eng.embedder
+    emb.history.clear()
+    r = eng.ingest([d])
+    assert r.added == 1 and r.unchanged == 2
+    assert sum(emb.history) == m.doc(victim).n_chunks  # only the damaged article re-embedded
+    got = set(eng.store.all_ids())
+    assert got == m.chunk_ids() and len(got) == n_chunks and "stray:0" not in got

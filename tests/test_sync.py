@@ -24,6 +24,8 @@ def check_index(engine) -> dict[str, int]:
     in_chroma = dict(zip(got["ids"], zip(got["metadatas"], got["documents"])))
     assert len(got["ids"]) == len(in_chroma), "duplicate ids in Chroma"
     assert set(in_chroma) == m.chunk_ids(), "Chroma and manifest disagree"
+    for md in got["metadatas"]:  # Chroma metadata: plain scalars only
+        assert all(type(v) in (str, int, float, bool) for v in md.values()), md
     per_doc: dict[str, int] = {d: 0 for d in docs}
     for cid, did, s, e, text in m.iter_chunks():
         md, doc = in_chroma[cid]
