@@ -202,7 +202,8 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     qa = load_seeds_qa()
     seeds = _seeds_dir(settings)
     files = sorted(p for p in seeds.rglob("*") if p.is_file())
-    key = _cache_key(settings.embed_model, *(p.name.encode() + b"\x00" + p.read_bytes() for p in files))
+    key = _cache_key(settings.embed_model, str(seeds.resolve()).encode(),  # one cached index per checkout
+                     *(p.name.encode() + b"\x00" + p.read_bytes() for p in files))
     index = Path(args.index) if args.index else cache / f"seeds-{key}" / "index"
     return qa, replace(settings, index_dir=index, seeds_dir=None), [seeds]
 

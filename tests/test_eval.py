@@ -16,8 +16,10 @@ from conftest import SEEDS, shared_data
 
 # CI gate on the seeds set: a little below what the offline extractive answerer scores today
 # (see the README's Evaluation section); raise them as the answerer improves.
-SEEDS_GATE = ["--min-hit-rate", "0.9", "--min-answer-acc", "0.6", "--max-false-refusal", "0.15",
-              "--min-citation-exact", "1.0"]
+# Measured with hybrid k=5/8: hit 0.976, MRR 0.960, answer accuracy 0.71-0.74, citation support 0.65-0.67,
+# refusal recall 0.2, false refusals 0.024, citation exactness 1.0.
+SEEDS_GATE = ["--min-hit-rate", "0.9", "--min-mrr", "0.85", "--min-answer-acc", "0.6", "--max-false-refusal", "0.15",
+              "--min-refusal-recall", "0.1", "--min-citation-support", "0.5", "--min-citation-exact", "1.0"]
 
 
 def _write(path: Path, records) -> Path:
@@ -307,7 +309,7 @@ def test_seeds_eval_meets_the_ci_thresholds(tmp_path, embedder, capsys):
 def test_rgb_dev_set_runs_end_to_end(tmp_path, embedder):
     out = tmp_path / "rgb.json"
     code = main(["--rgb", str(shared_data("rgb-en-dev.jsonl")), "--cache", str(tmp_path / "cache"), "--quiet",
-                 "--llm", "extractive", "--json", str(out), "--min-hit-rate", "0.8", "--min-answer-acc", "0.5"],
+                 "--llm", "extractive", "--json", str(out), "--min-hit-rate", "0.85", "--min-answer-acc", "0.7"],
                 embedder=embedder)
     assert code == 0
     s = json.loads(out.read_text())["runs"][0]["summary"]
