@@ -156,11 +156,14 @@ class Manifest:
         files: list[FileRecord],
         new_docs: list[tuple[str, Article, list[Chunk]]],
         sources: dict[str, str] | None = None,
+        *,
+        content_changed: bool = True,
     ) -> None:
         """Record files, the new articles they brought and the current source of reused articles,
         atomically. Articles no file references any more stay until ``remove_files`` at the end of
-        the run, so content moving between files in one run keeps its vectors."""
-        with self._tx():
+        the run, so content moving between files in one run keeps its vectors.
+        ``content_changed=False``: only file stamps were refreshed, the generation stays."""
+        with self._tx(bump=content_changed):
             for doc_id, a, chunks in new_docs:
                 self.db.execute(
                     "INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?)",

@@ -27,6 +27,15 @@ from .types import Article, Chunk, IngestReport
 # enough that an interrupted run loses little work.
 BATCH_CHUNKS = 1024
 
+# A file modified this close to the scan may be modified again within the file system's timestamp
+# granularity without its size or mtime changing ("racy git"): its mtime is not trusted next time,
+# so the next run re-hashes it (cheap) instead of taking it as unchanged.
+RACY_NS = 2_000_000_000
+
+
+def _trusted_mtime(st: os.stat_result, scan_ns: int) -> int:
+    return -1 if st.st_mtime_ns >= scan_ns - RACY_NS else st.st_mtime_ns
+
 
 def doc_id_for(a: Article) -> str:
     h = hashlib.sha256()
@@ -42,6 +51,7 @@ class _Pending:
     new_docs: list[tuple[str, Article, list[Chunk]]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # doc_id -> context prepended when embedding
+    touched: bool = False  # same content as recorded: only its size/mtime are refreshed
 
 
 def reconcile(manifest: Manifest, store: VectorStore) -> tuple[int, int]:
@@ -76,6 +86,7 @@ def run_sync(
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> IngestReport:
     t0 = time.perf_counter()
+    scan_ns = time.time_ns()
     report = IngestReport(dry_run=dry_run)
     roots = resolve_roots(roots)
     known = manifest.files()
@@ -129,7 +140,8 @@ def run_sync(
             return
         if prior and prior.hash == data_hash:  # touched, not changed
             report.unchanged += 1
-            pending.append(_Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, prior.doc_ids)))
+            pending.append(_Pending(FileRecord(str(path), str(root), data_hash, st.st_size,
+                                               _trusted_mtime(st, scan_ns), prior.doc_ids), touched=True))
             return
         problems: list[str] = []
         try:
@@ -145,7 +157,7 @@ def run_sync(
                 removed_paths.append(str(path))
             return
         report.skipped.extend((str(path), p) for p in problems)
-        item = _Pending(FileRecord(str(path), str(root), data_hash, st.st_size, st.st_mtime_ns, ()))
+        item = _Pending(FileRecord(str(path), str(root), data_hash, st.st_size, _trusted_mtime(st, scan_ns), ()))
         ids = []
         for a in articles:
             did = doc_id_for(a)
@@ -210,7 +222,8 @@ def _apply(pending: list[_Pending], *, manifest, store, embedder, report, dry_ru
             [c.text for _, _, c in chunks_docs],
         )
     sources = {d: s for p in pending for d, s in p.sources.items()}
-    manifest.commit_files([p.record for p in pending], [d for p in pending for d in p.new_docs], sources)
+    manifest.commit_files([p.record for p in pending], [d for p in pending for d in p.new_docs], sources,
+                          content_changed=not all(p.touched for p in pending))
 
 
 def _delete_vectors(store, dead_docs: set[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -103,13 +104,33 @@ def test_touch_without_change_is_free(make_engine, counting_embedder, news):
     eng = make_engine()
     eng.ingest([news])
     counting_embedder.history.clear()
-    st = (news / "01.txt").stat()
-    os.utime(news / "01.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    gen = eng.manifest.generation
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(news / "01.txt", ns=(an_hour_ago, an_hour_ago))
     r = eng.ingest([news])
     assert (r.added, r.updated, r.removed, r.unchanged, r.chunks_embedded) == (0, 0, 0, 5, 0)
     assert counting_embedder.history == []
+    assert eng.manifest.generation == gen  # nothing to rebuild for search
     # and the new mtime was recorded: the next run does not even hash it
-    assert eng.manifest.files()[str(news / "01.txt")].mtime_ns == st.st_mtime_ns + 5_000_000_000
+    assert eng.manifest.files()[str(news / "01.txt")].mtime_ns == an_hour_ago
+
+
+def test_same_size_edit_within_the_timestamp_tick_is_seen(make_engine, counting_embedder, tmp_path):
+    """A file rewritten right after it was ingested, same size, same mtime (a coarse clock tick, or
+    a script): the change must not be missed."""
+    d = tmp_path / "d"
+    d.mkdir()
+    f = d / "a.txt"
+    f.write_text("The ferry left at 9am. Passengers cheered.")
+    eng = make_engine()
+    eng.ingest([d])
+    st = f.stat()
+    f.write_text("The ferry left at 7am. Passengers cheered.")  # same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same mtime
+    r = eng.ingest([d])
+    assert r.updated == 1
+    (did,) = eng.manifest.doc_ids()
+    assert "7am" in eng.article(did).text
 
 
 def test_delete_removes_its_chunks(make_engine, counting_embedder, news):
