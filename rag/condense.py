@@ -24,6 +24,17 @@ def _names(text: str) -> list[str]:
     return out
 
 
+def _new_capitalised(answer: str, known: str) -> str | None:
+    """The first capitalised word of the answer (not opening a sentence) that the conversation has
+    not named yet: usually the place or name the previous answer introduced."""
+    known_words = {w.lower() for w in words(known)}
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’\-]+", answer):
+        w = m.group()
+        if w.lower() not in known_words and w.lower() not in STOP:
+            return w
+    return None
+
+
 def condense_offline(question: str, history: list[tuple[str, str]]) -> str:
     if not history:
         return question
@@ -44,6 +55,9 @@ def condense_offline(question: str, history: list[tuple[str, str]]) -> str:
         if re.search(r"\b(he|she|him|his|her)\b", question, re.I) and prev_names:
             subject = prev_names[0]
         context = " ".join(w for w in words(prev_q) if w.lower() not in STOP and w.lower() not in ("who", "what"))
+        place = _new_capitalised(re.sub(r"\[\d+\]", "", prev_a), prev_q + " " + question)
+        if re.search(r"\bthere\b", question, re.I) and place:
+            return re.sub(r"\bthere\b", f"in {place}", question, count=1, flags=re.I) + f" ({context})"
         if subject:
             rewritten = re.sub(r"\b(he|she|him)\b", subject, question, count=1, flags=re.I)
             rewritten = re.sub(r"\b(his|her)\b", subject + "'s", rewritten, count=1, flags=re.I)

@@ -343,7 +343,12 @@ def _vote(question, qtype, q_stems, hits, sentences):
                               r"author|singer|coach|chairman|founder|minister|mayor|governor|leader)\b", question, re.I))
     per_doc: dict[tuple[str, str], float] = {}
     keys = [k.lower() for k in _key_terms(question)]
-    hit_cover = [sum(k in h.text.lower() for k in keys) / len(keys) if keys else 1.0 for h in hits]
+    cover: dict[int, float] = {}
+    for i, s in enumerate(sentences):
+        ctx = s.text.lower()
+        if i > 0 and sentences[i - 1].hit_index == s.hit_index:
+            ctx = sentences[i - 1].text.lower() + " " + ctx
+        cover[id(s)] = sum(k in ctx for k in keys) / len(keys) if keys else 1.0
     q_years = set(_YEAR.findall(question))
     for s in sentences:
         seen_here = set()
@@ -365,7 +370,9 @@ def _vote(question, qtype, q_stems, hits, sentences):
                 continue
             seen_here.add(key)
             pos = s.text.find(span, a)
-            w = max(s.score, 0.0) ** 2 * _specificity(key, qtype)  # squared: the most relevant sentences lead * (0.3 + 0.7 * hit_cover[s.hit_index])
+            # squared: the most relevant sentences lead; the sentence (with the one before it) must
+            # mention the question's names, or it is about something else
+            w = max(s.score, 0.0) ** 2 * _specificity(key, qtype) * (0.3 + 0.7 * cover[id(s)])
             if rel_pos:
                 d = min(abs(pos - p) for p in rel_pos) / 6.0  # ~ distance in words
                 w *= 1.0 + np.exp(-d / 4.0)
