@@ -175,7 +175,7 @@ class Engine:
         question = (question or "").strip()
         if not question:
             raise UserError("the question is empty; type a question about the articles")
-        top_k = top_k or self.settings.top_k
+        top_k = self.settings.top_k if top_k is None else top_k
         if top_k < 1:
             raise UserError("top_k must be at least 1")
         filters = Filters(validate_date(since, "since"), validate_date(until, "until"), source or None)
@@ -261,7 +261,8 @@ class Engine:
         question = (question or "").strip()
         if not question:
             raise UserError("the question is empty; type a question about the articles")
-        yield from answer_stream(self, question, list(history or []), top_k=top_k or self.settings.top_k,
+        yield from answer_stream(self, question, list(history or []),
+                                 top_k=self.settings.top_k if top_k is None else top_k,
                                  filters=dict(since=since, until=until, source=source))
 
     @property

@@ -1,0 +1,152 @@
+"""Answers from the seeds: verbatim citations, refusals, follow-ups, filters, the CLI and rag.query."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import rag
+from rag import extractive
+
+from conftest import ROOT, SEEDS
+
+
+def assert_citations_verbatim(engine, answer):
+    for c in answer.citations:
+        art = engine.article(c.doc_id)
+        assert art.text[c.start:c.end] == c.snippet
+        assert c.title == art.title and c.date == art.date
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Who is the mayor of Kharkiv?", "Ihor Terekhov"),
+    ("Who is the governor of Belgorod?", "Vyacheslav Gladkov"),
+    ("How many people were killed in Belgorod when it was struck by missiles?", "22"),
+    ("How many Russian drones did Ukraine's air defences down?", "12"),
+    ("Which military airbase in Crimea did Ukraine target?", "Saky"),
+    ("By what year does Russia want domestic drone producers to capture a large share of the market?", "2030"),
+])
+def test_seed_questions_are_answered_with_cited_verbatim_sentences(seeds_index, question, expected):
+    ans = seeds_index.query(question)
+    assert not ans.refused and ans.backend == "extractive"
+    assert expected in ans.text
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", ans.text)}
+    assert markers == {c.n for c in ans.citations} and markers
+    assert_citations_verbatim(seeds_index, ans)
+    # every sentence of the answer is a cited snippet, quoted exactly
+    for c in ans.citations:
+        assert f"{c.snippet} [{c.n}]" in ans.text
+
+
+@pytest.mark.parametrize("question", [
+    "Who is the mayor of Odesa?",
+    "What is the capital of France?",
+    "Who won the 2022 FIFA World Cup?",
+    "What is the population of Belgorod?",
+])
+def test_questions_the_articles_do_not_answer_are_refused_with_closest_passages(seeds_index, question):
+    ans = seeds_index.query(question)
+    assert ans.refused
+    assert ans.text.startswith(extractive.REFUSAL)
+    assert_citations_verbatim(seeds_index, ans)
+
+
+def test_offline_follow_up_is_answered_from_the_right_article(seeds_index):
+    q1 = "Who is the governor of Belgorod?"
+    a1 = seeds_index.query(q1)
+    a2 = seeds_index.query("Where did he post about the damage?", history=[(q1, a1.text)])
+    assert "Gladkov" in a2.standalone_question
+    assert not a2.refused and "Telegram" in a2.text
+    gladkov_doc = next(c.doc_id for c in a1.citations if "Gladkov" in c.snippet)
+    assert any(c.doc_id == gladkov_doc and "Telegram" in c.snippet for c in a2.citations)
+
+
+def test_elliptic_follow_up_borrows_the_previous_question(seeds_index):
+    q1 = "Who is the governor of Belgorod?"
+    a2 = seeds_index.query("And in Kharkiv?", history=[(q1, seeds_index.query(q1).text)])
+    assert "Kharkiv" in a2.standalone_question and "governor" in a2.standalone_question
+    assert "Syniehubov" in a2.text
+
+
+def test_date_filters_restrict_the_articles_used(seeds_index):
+    hits = seeds_index.retrieve("attacks on Belgorod", top_k=8, since="2024-03-01")
+    assert hits and {h.date for h in hits} == {"2024-03-27"}
+    hits = seeds_index.retrieve("attacks on Belgorod", top_k=8, until="2024-01-31")
+    assert hits and {h.date for h in hits} == {"2024-01-01"}
+    ans = seeds_index.query("Who is the governor of Belgorod?", until="2024-01-31")
+    assert "Gladkov" not in ans.text  # only the March article names him
+
+
+def test_retrieve_caps_chunks_per_article_and_exposes_scores(seeds_index):
+    hits = seeds_index.retrieve("Belgorod Kharkiv Ukraine Russia drones", top_k=8)
+    per_doc = {}
+    for h in hits:
+        per_doc[h.doc_id] = per_doc.get(h.doc_id, 0) + 1
+        assert seeds_index.article(h.doc_id).text[h.start:h.end] == h.text
+    assert max(per_doc.values()) <= seeds_index.settings.per_article_cap
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_retrieval_modes_each_find_the_mayor(seeds_index):
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = seeds_index.retrieve("mayor of Kharkiv Terekhov", top_k=3, mode=mode)
+        assert any("Terekhov" in h.text for h in hits), mode
+
+
+def test_stream_yields_text_then_the_final_answer(seeds_index):
+    pieces = list(seeds_index.stream("Who is the mayor of Kharkiv?"))
+    assert isinstance(pieces[-1], rag.Answer)
+    assert all(isinstance(p, str) for p in pieces[:-1]) and "".join(pieces[:-1]) == pieces[-1].text
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(question="   "), "empty"),
+    (dict(question="Who?", since="yesterday"), "since"),
+    (dict(question="Who?", top_k=0), "top_k"),
+])
+def test_bad_requests_raise_user_errors(seeds_index, kw, message):
+    with pytest.raises(rag.UserError, match=message):
+        seeds_index.query(**kw)
+
+
+def _run(args, cwd, **env):
+    e = {**os.environ, "RAG_PROGRESS": "0", "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=cwd, env=e, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_ask_on_a_fresh_checkout_builds_the_index_from_seeds(tmp_path):
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    r = _run(["ask", "Who is the mayor of Kharkiv?"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Ihor Terekhov" in r.stdout
+    assert re.search(r'^\[1\] .+ \(2024-01-01\) — ".+"', r.stdout, re.M)
+    r = _run(["ask", "Who is the mayor of Kharkiv?", "--json"], tmp_path)
+    data = json.loads(r.stdout)
+    assert {"text", "refused", "citations", "backend"} <= set(data)
+    c = data["citations"][0]
+    assert {"n", "doc_id", "title", "date", "source", "snippet", "start", "end", "score"} <= set(c)
+    # rag.query() in a fresh process uses ./index, already built by the first call
+    code = "import rag; a = rag.query('Who is the governor of Belgorod?'); print(a.backend, a.refused, a.text)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "RAG_PROGRESS": "0", "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("extractive False") and "Gladkov" in r.stdout
+
+
+def test_cli_errors_are_one_line_and_non_zero(tmp_path):
+    r = _run(["ask", ""], tmp_path)
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "empty" in r.stderr
+    r = _run(["ask", "Who?", "--index", str(tmp_path / "nothing")], tmp_path, RAG_SEEDS=str(tmp_path / "none"))
+    assert r.returncode == 1 and "rag ingest" in r.stderr and r.stderr.strip().count("\n") == 0
+    r = _run(["ask", "Who?", "--llm", "openai"], tmp_path, OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+             RAG_SEEDS=str(SEEDS), RAG_INDEX=str(tmp_path / "ix"))
+    # an unreachable LLM is not fatal: the answer falls back to extractive and says so
+    assert r.returncode == 0, r.stderr
+    assert "fallback" in r.stdout
