@@ -468,22 +468,21 @@ _ROLE_Q = re.compile(r"\bwho (?:is|was|are|were|will be)\b.*\b(?:mayor|governor|
                      r"ambassador|coach|captain|founder|owner|author|editor)\b|\bname of the\b", re.I)
 
 
+# what a count is about, however the article words it (compared on 5-letter stem prefixes)
+_SYNONYM = {w: "DEATH" for w in ("kill", "die", "dead", "death", "live", "life", "toll", "fatal", "claim")}
+_SYNONYM.update({w: "HURT" for w in ("injur", "wound", "hurt")})
+
+
 def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit]) -> str:
     """After picking: the evidence sentence must be close to the question, and a question about a
     person's role must be answered by a name."""
-    if qtype != "other" and chosen.dense < 0.55:
-        # what the question asks about ("population", "minister") is in none of the passages
-        present = content_stems(" ".join(h.text for h in hits))
-        missing = [w for w in _relation_stems(question) if w not in present and not any(ch.isdigit() for ch in w)]
-        if missing:
-            return f"the passages never mention: {', '.join(sorted(missing))}"
     if qtype == "number":
-        near = content_stems(chosen.text)
-        asked = {w for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
+        near = {_SYNONYM.get(w, w[:5]) for w in content_stems(chosen.text)}
+        asked = {_SYNONYM.get(w, w[:5]) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
         if asked and not asked & near:
             return f"the number found is not about {', '.join(sorted(asked))}"
     if qtype != "other":
-        if chosen.dense < 0.40 or (chosen.lexical < 0.35 and chosen.dense < 0.50):
+        if chosen.dense < 0.40 or (chosen.lexical < 0.30 and chosen.dense < 0.50):
             return f"answer sentence too far from the question (dense {chosen.dense:.2f}, lexical {chosen.lexical:.2f})"
     if candidate and _ROLE_Q.search(question):
         toks = candidate.split()
