@@ -150,3 +150,15 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path):
     # an unreachable LLM is not fatal: the answer falls back to extractive and says so
     assert r.returncode == 0, r.stderr
     assert "fallback" in r.stdout
+
+
+@pytest.mark.slow
+def test_rag_chat_keeps_the_conversation(tmp_path, seeds_index):
+    turns = "Who is the governor of Belgorod?\nWhere did he post about the damage?\n\n"
+    r = subprocess.run([sys.executable, "-m", "rag.cli", "chat", "--index", str(seeds_index.index_dir)],
+                       input=turns, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "RAG_PROGRESS": "0", "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    replies = r.stdout.split("rag> ")[1:]
+    assert len(replies) == 2
+    assert "Gladkov" in replies[0] and "Telegram" in replies[1]
