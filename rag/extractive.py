@@ -383,7 +383,11 @@ def _vote(question, qtype, q_stems, hits, sentences):
                 if _looks_like_person(key):
                     w *= 1.6  # "who" questions are mostly about people
                 elif len(key.split()) == 1 and person_q:
-                    w *= 0.35  # a lone capitalised word is rarely the person asked for
+                    # a lone first name ("Oscar") or demonym ("Russian") is not the person asked for;
+                    # a lone surname ("Zelenskiy") often is
+                    det = _name_detector()
+                    lone_first = det is not None and det.get_gender(key.capitalize()) != "unknown"
+                    w *= 0.35 if (lone_first or re.search(r"(?:ian|ians|ese|ish|ic)$", key)) else 0.5
             if stripped:
                 w *= 0.3  # what is left of a phrase from the question ("Best Animated *Feature*")
             if q_years and (sent_years := set(_YEAR.findall(s.text))) and not (sent_years & q_years):
@@ -419,7 +423,10 @@ def _vote(question, qtype, q_stems, hits, sentences):
 def _contains(big: str, small: str, qtype: str) -> bool:
     if qtype == "when" and "-" in big and "-" in small:
         return _date_within(small, big)
-    return big != small and len(small) < len(big) and (bool(re.search(rf"\b{re.escape(small)}\b", big)) or big.startswith(small))
+    if big == small or len(small) >= len(big):
+        return False
+    # a cut-off name ("Justin Kurze") is a prefix of the full one; a number is not ("11" vs "110")
+    return bool(re.search(rf"\b{re.escape(small)}\b", big)) or (qtype != "number" and big.startswith(small))
 
 
 def _most_specific(winner: str, votes: dict[str, float], own: dict[str, float], qtype: str) -> str:
