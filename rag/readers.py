@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -55,10 +56,21 @@ def read_bytes(data: bytes, *, ext: str, source: str, problems: list[str] | None
         articles = reader(_decode(data), source, problems if problems is not None else [])
     else:
         articles = reader(_decode(data), source)
-    articles = [a for a in articles if _has_words(a.text)]
+    articles = [_no_surrogates(a) for a in articles if _has_words(a.text)]
     if not articles:
         raise SkipFile("malformed HTML: no article text found" if ext in HTML_EXT else "no article text found")
     return articles
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(a: Article) -> Article:
+    """JSON escapes such as ``"\\ud800"`` decode to lone surrogates, which no UTF-8 consumer accepts
+    (the embedder, SQLite, Chroma raise UnicodeEncodeError and the whole ingest stopped). Replace them
+    with U+FFFD, as a UTF-8 decoder does with invalid bytes."""
+    fields = {k: _SURROGATE.sub("\ufffd", v) for k, v in vars(a).items() if isinstance(v, str) and _SURROGATE.search(v)}
+    return replace(a, **fields) if fields else a
 
 
 def _has_words(text: str) -> bool:
