@@ -285,13 +285,13 @@ def _relation_stems(question: str) -> set[str]:
         if lw in STOP or lw in QUESTION_WORDS:
             continue
         if w.islower() or lw in ("ceo", "cfo", "cto", "coo"):
-            out.add(_RELATION_ALIASES.get(lw, stem(lw)))
+            out.add(_concept(_RELATION_ALIASES.get(lw, stem(lw))))
     return out
 
 
 def _rel_positions(text: str, rel: set[str]) -> list[int]:
     return [m.start() for m in _TOKEN.finditer(text)
-            if (lambda t: _RELATION_ALIASES.get(t, stem(t)))(re.sub(r"\W+$|^\W+", "", m.group().lower())) in rel]
+            if (lambda t: _concept(_RELATION_ALIASES.get(t, stem(t))))(re.sub(r"\W+$|^\W+", "", m.group().lower())) in rel]
 
 
 def _split_headline(text: str, a: int, b: int, lower_words: set[str]) -> list[tuple[int, int]]:
@@ -480,12 +480,16 @@ _SYNONYM = {w: "DEATH" for w in ("kill", "die", "dead", "death", "live", "life",
 _SYNONYM.update({w: "HURT" for w in ("injur", "wound", "hurt")})
 
 
+def _concept(stem_: str) -> str:
+    return _SYNONYM.get(stem_[:5], _SYNONYM.get(stem_, stem_[:5]))
+
+
 def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit]) -> str:
     """After picking: the evidence sentence must be close to the question, and a question about a
     person's role must be answered by a name."""
     if qtype == "number":
-        near = {_SYNONYM.get(w, w[:5]) for w in content_stems(chosen.text)}
-        asked = {_SYNONYM.get(w, w[:5]) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
+        near = {_concept(w) for w in content_stems(chosen.text)}
+        asked = {_concept(w) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
         if asked and not asked & near:
             return f"the number found is not about {', '.join(sorted(asked))}"
     if qtype != "other":
