@@ -73,6 +73,23 @@ def _no_surrogates(a: Article) -> Article:
     return replace(a, **fields) if fields else a
 
 
+def _utf16_without_bom(data: bytes) -> bytes | None:
+    """Text saved as UTF-16 without a byte-order mark (some exporters do this) has a NUL in the
+    high byte of nearly every character of Latin text: even positions for big-endian, odd for
+    little-endian. Returns it re-encoded as UTF-8, or None when the data does not look like that."""
+    head = data[:8192]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    for enc, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) <= 0.01 * len(other):
+            try:
+                return data.decode(enc).encode("utf-8")
+            except (UnicodeDecodeError, UnicodeEncodeError):  # odd length, or lone surrogates
+                return None
+    return None
+
+
 def _has_words(text: str) -> bool:
     """Some letters or digits: markup debris such as ``<<>>`` is not an article."""
     return any(ch.isalnum() for ch in text)
@@ -88,7 +105,10 @@ def _decode(data: bytes) -> str:
             raise SkipFile("empty file (whitespace only)")
         return text
     if b"\x00" in data[:8192]:
-        raise SkipFile("binary file (NUL bytes), not text")
+        bom_less = _utf16_without_bom(data)
+        if bom_less is None:
+            raise SkipFile("binary file (NUL bytes), not text")
+        data = bom_less
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

@@ -324,3 +324,13 @@ def test_chunk_offsets_round_trip_on_arbitrary_text(text, overlap):
         covered[c.start:c.end] = b"\x01" * (c.end - c.start)
     assert all(a.start <= b.start for a, b in zip(chunks, chunks[1:]))
     assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace()), "text left out of every chunk"
+
+
+@pytest.mark.parametrize("enc", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_byte_order_mark_is_read(enc):
+    """Some exporters write UTF-16 with no BOM: it is text, not a 'binary file'."""
+    text = "**Flood in Kharkiv**\nThe river rose two metres. Café owners were evacuated."
+    [a] = read_bytes(text.encode(enc), ext=".txt", source="f.txt")
+    assert a.title == "Flood in Kharkiv" and a.text.endswith("Café owners were evacuated.")
+    with pytest.raises(SkipFile):  # truncated mid-character: still not guessed into garbage
+        read_bytes(text.encode(enc)[:-1], ext=".txt", source="f.txt")
