@@ -44,6 +44,16 @@ def start_child(corpus: Path, index: Path, batch: int = BATCH) -> subprocess.Pop
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(index.parent))
 
 
+def wait_until_open(p: subprocess.Popen, index: Path) -> float:
+    """Skip the child's start-up (imports): return once it has created its manifest."""
+    deadline = time.monotonic() + 120
+    while not (index / "manifest.sqlite").exists():
+        assert p.poll() is None or (index / "manifest.sqlite").exists(), p.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the child never opened the index"
+        time.sleep(0.002)
+    return time.monotonic()
+
+
 def assert_committed_retrievable(eng: rag.Engine) -> int:
     """Before any repair. Returns the number of committed chunks checked."""
     m, col = eng.manifest, eng.store.col
@@ -94,10 +104,10 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clean(corpus, tmp_path_factory):
-    """Counts of an uninterrupted ingest, and how long a child takes from spawn to exit."""
+    """Counts of an uninterrupted ingest, and how long a child works from opening the index to exit."""
     index = tmp_path_factory.mktemp("clean") / "index"
-    t0 = time.monotonic()
     p = start_child(corpus, index)
+    t0 = wait_until_open(p, index)
     out, err = p.communicate(timeout=300)
     seconds = time.monotonic() - t0
     assert p.returncode == 0, err
@@ -111,7 +121,15 @@ def clean(corpus, tmp_path_factory):
 def kill_and_check(corpus: Path, clean, index: Path, rng: random.Random) -> tuple[int, int]:
     chunks, articles, seconds = clean
     p = start_child(corpus, index)
-    time.sleep(rng.uniform(0.0, seconds * 1.05))
+    wait_until_open(p, index)
+    # a random point of the ingest: after a random number of committed files (the child's start-up
+    # time varies too much under load for a bare delay to land there), plus a random delay of up to
+    # a 40th of the whole ingest, so the kill also lands between an upsert and its commit
+    target, delay = rng.randint(0, N_ARTICLES - 1), rng.uniform(0.0, seconds / 40)
+    deadline = time.monotonic() + 120
+    while committed_files(index) < target and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(delay)
     p.send_signal(signal.SIGKILL)
     p.communicate(timeout=60)
     committed = committed_files(index)
