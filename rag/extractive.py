@@ -481,7 +481,7 @@ _SYNONYM.update({w: "HURT" for w in ("injur", "wound", "hurt")})
 
 
 def _concept(stem_: str) -> str:
-    return _SYNONYM.get(stem_[:5], _SYNONYM.get(stem_, stem_[:5]))
+    return _SYNONYM.get(stem_[:5]) or _SYNONYM.get(stem_) or stem_
 
 
 def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit]) -> str:
@@ -502,17 +502,48 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
     return ""
 
 
+_SECOND_PART = re.compile(r"^(?P<first>.+?),?\s+and\s+(?P<second>(?:how many|how much|who|where|when|which|what)\b.+)$", re.I)
+
+
+def split_question(question: str) -> list[str]:
+    """ "How many were killed in Belgorod, and how many in Pokrovsk?" -> two questions, the second
+    completed from the first ("How many people were killed in Pokrovsk?")."""
+    m = _SECOND_PART.match(question.strip().rstrip("?"))
+    if not m:
+        return [question]
+    first, second = m.group("first").strip(), m.group("second").strip()
+    if len(words(second)) < 5:  # elliptic: put its names into the first question's frame
+        new_names = [w for w in words(second) if w[0].isupper()]
+        old_names = [w for w in words(first)[1:] if w[0].isupper()]
+        if new_names and old_names:
+            second = re.sub(rf"\b{re.escape(old_names[-1])}\b", " ".join(new_names), first)
+    return [first + "?", second[0].upper() + second[1:] + "?"]
+
+
 def answer(question: str, hits: list[Hit], embedder) -> Answer:
-    ex = extract(question, hits, embedder) if hits else Extraction([], True, "other")
+    parts = split_question(question)
+    if not hits:
+        return refusal(question, hits)
+    exs = [extract(q, hits, embedder) for q in parts]
+    if len(parts) > 1:  # a two-part question: each part answered by its own sentence
+        sentences = []
+        for ex in exs:
+            if not ex.refused and ex.sentences and ex.sentences[0] not in sentences:
+                sentences.append(ex.sentences[0])
+        if not sentences:
+            return refusal(question, hits)
+        ex = Extraction(sentences, False, exs[0].qtype)
+    else:
+        ex = exs[0]
     if ex.refused:
         return refusal(question, hits)
-    citations, parts = [], []
+    citations, parts_text = [], []
     for i, s in enumerate(ex.sentences, 1):
         h = hits[s.hit_index]
         citations.append(Citation(n=i, doc_id=h.doc_id, title=h.title, date=h.date, source=h.source,
                                   snippet=s.text, start=s.start, end=s.end, score=round(s.score, 4)))
-        parts.append(f"{s.text} [{i}]")
-    return Answer(text=" ".join(parts), citations=citations, refused=False, backend=BACKEND, question=question,
+        parts_text.append(f"{s.text} [{i}]")
+    return Answer(text=" ".join(parts_text), citations=citations, refused=False, backend=BACKEND, question=question,
                   hits=hits)
 
 
