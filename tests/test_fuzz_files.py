@@ -248,7 +248,7 @@ def fuzz_ingest(tmp_path: Path, n: int, seed: int) -> None:
     assert sorted(again.skipped) == sorted((p, r) for p, r in report.skipped if p not in indexed)
     kinds: dict[str, list[int]] = {}
     for p in paths:
-        k = p.name.split("_", 1)[1].rsplit(".", 1)[0] if "." in p.name else p.name.split("_", 1)[1]
+        k = p.name.split("_", 1)[1].split(".", 1)[0]
         kinds.setdefault(k, [0, 0])[str(p.resolve()) in indexed] += 1
     print(f"\n{n} fuzzed files: {len(indexed)} indexed ({s.articles} articles, {s.chunks} chunks), "
           f"{n_skipped_files} skipped, ingest {seconds:.1f} s; [skipped, indexed] by kind: {kinds}")
