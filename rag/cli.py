@@ -82,13 +82,19 @@ def main(argv: list[str] | None = None) -> int:
         return eval_main(argv[1:])
     args = build_parser().parse_args(argv)
     settings = _settings(args)
+    return guarded(lambda: _run(args, settings), debug=settings.debug)
+
+
+def guarded(run, *, debug: bool, error_code: int = 1) -> int:
+    """Run a command: a RagError becomes one line on stderr and ``error_code`` (re-raised under
+    RAG_DEBUG=1); Ctrl-C exits 130."""
     try:
-        return _run(args, settings)
+        return run()
     except RagError as e:
-        if settings.debug:
+        if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return error_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

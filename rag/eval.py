@@ -373,16 +373,9 @@ def main(argv: list[str] | None = None, *, embedder=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     settings = Settings.from_env(top_k=args.top_k, retrieval_mode=args.mode, llm=args.llm,
                                  index_dir=Path(args.index) if args.index else None)
-    try:
-        return _main(args, settings, embedder)
-    except RagError as e:
-        if settings.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    from .cli import guarded
+
+    return guarded(lambda: _main(args, settings, embedder), debug=settings.debug, error_code=2)
 
 
 def _main(args, settings: Settings, embedder) -> int:

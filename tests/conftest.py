@@ -106,3 +106,15 @@ def shared_data(name: str) -> Path:
     if not p.exists():
         pytest.skip(f"{p} not found: shared dev data is only present in CI and dev machines")
     return p
+
+
+def stop_process(proc, timeout: float = 20) -> None:
+    """Stop a server the test started: SIGTERM, then SIGKILL if it does not exit in time."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

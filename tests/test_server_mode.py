@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_process
+
 import rag
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,12 +54,7 @@ def chroma_server(tmp_path_factory):
             pytest.fail(f"chroma run did not start: {(data / 'server.log').read_text(errors='replace')[-2000:]}")
         time.sleep(0.2)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
     log.close()
 
 

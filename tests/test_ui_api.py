@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_process
+
 import rag
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,12 +120,7 @@ def test_rag_ui_serves_seeds_with_login(tmp_path):
         assert "[1]" in out["text"] and out["citations"]
         assert out["citations"][0]["source"].endswith(".txt")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_python_ui_py_help():
