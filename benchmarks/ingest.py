@@ -3,7 +3,7 @@ second (unchanged) ingest. Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/ingest.py                      # ../shared/data/bbc-news-928.csv
     .venv/bin/python benchmarks/ingest.py --limit 200          # a quicker look
-    .venv/bin/python benchmarks/ingest.py --csv other.csv --keep /tmp/bench
+    .venv/bin/python benchmarks/ingest.py --csv other.csv --keep bench-tmp
 
 The CSV has columns ``category,text`` with one article per row; each row is written as a ``.txt``
 file into a temporary folder, which is then ingested with the default embedding model into a fresh
