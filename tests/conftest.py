@@ -118,3 +118,14 @@ def stop_process(proc, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def seeds_engine(folder: Path, embedder):
+    """A writable engine over a copy of the seeds in ``folder`` (for tests that add articles)."""
+    import rag
+
+    shutil.copytree(SEEDS, folder / "news")
+    engine = rag.Engine(settings=rag.Settings(index_dir=folder / "index", seeds_dir=None, progress=False,
+                                              llm="extractive"), embedder=embedder)
+    engine.ingest([folder / "news"], progress=False)
+    return engine

@@ -6,7 +6,6 @@ Every browser page records the requests it makes; none may leave the server's or
 from __future__ import annotations
 
 import html
-import shutil
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +17,8 @@ from hypothesis import strategies as st
 
 import rag
 from rag.types import Answer, Citation
+
+from conftest import seeds_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -164,10 +165,7 @@ def start(engine, auth=None):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, embedder):
     d = tmp_path_factory.mktemp("ui")
-    shutil.copytree(SEEDS, d / "news")
-    engine = rag.Engine(settings=rag.Settings(index_dir=d / "index", seeds_dir=None, progress=False,
-                                              llm="extractive"), embedder=embedder)
-    engine.ingest([d / "news"], progress=False)
+    engine = seeds_engine(d, embedder)
     app, url = start(engine)
     yield SimpleNamespace(url=url, engine=engine, dir=d)
     app.close()

@@ -4,7 +4,6 @@ JSON (text, refused, backend, citations). In-process for the details; one subpro
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import stop_process
-
-import rag
+from conftest import seeds_engine, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -36,10 +33,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, embedder):
     d = tmp_path_factory.mktemp("ui_api")
-    shutil.copytree(SEEDS, d / "news")
-    engine = rag.Engine(settings=rag.Settings(index_dir=d / "index", seeds_dir=None, progress=False,
-                                              llm="extractive"), embedder=embedder)
-    engine.ingest([d / "news"], progress=False)
+    engine = seeds_engine(d, embedder)
     app = ui.build_app(engine)
     port = free_port()
     ui.launch(app, port=port, block=False, quiet=True)
