@@ -82,15 +82,25 @@ def hostile_article(i: int, rng: random.Random) -> str:
             f"{rng.choice(INJECTIONS).format(c=CANARY)} The {event} returns next spring.\n")
 
 
+def write_hostile_corpus(folder: Path, n: int = N_HOSTILE, seed: int = 6) -> list[Path]:
+    """The seeds plus ``n`` hostile articles (``hostile_000.txt``…) in ``folder``; returns the hostile
+    files. Deterministic for a seed (the canary is this process's). tests/test_browser_hostile.py uses it."""
+    shutil.copytree(SEEDS, folder)
+    rng = random.Random(seed)
+    paths = []
+    for i in range(n):
+        path = folder / f"hostile_{i:03d}.txt"
+        path.write_text(hostile_article(i, rng), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 @pytest.fixture(scope="module")
 def hostile_index(tmp_path_factory, embedder):
     """Seeds plus N_HOSTILE hostile articles, indexed with the default model (the session's)."""
     d = tmp_path_factory.mktemp("hostile")
     news = d / "news"
-    shutil.copytree(SEEDS, news)
-    rng = random.Random(6)
-    for i in range(N_HOSTILE):
-        (news / f"hostile_{i:03d}.txt").write_text(hostile_article(i, rng), encoding="utf-8")
+    write_hostile_corpus(news)
     eng = rag.Engine(settings=rag.Settings(index_dir=d / "index", seeds_dir=None, progress=False, llm="extractive"),
                      embedder=embedder)
     report = eng.ingest([news], progress=False)
