@@ -33,8 +33,13 @@ test: setup browser-deps
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# speed and memory, ours and the llama-index starter side by side (the bench extra); about an hour
 bench: setup
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip check
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/starter.py
+	$(BIN)/python benchmarks/query.py
 
 clean:
 	rm -rf $(VENV) index/chroma index/bm25 index/manifest.sqlite*

@@ -15,9 +15,7 @@ ingested again in a fresh Engine, as a new `rag ingest` process would (bar: <= 2
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -25,27 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import DEFAULT_CSV, ROOT, Clock, peak_rss_mb, write_corpus
+
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 os.environ.setdefault("RAG_PROGRESS", "0")
-
-
-class Clock:
-    """Wall and CPU seconds (CPU time of this process, all threads): on a shared machine the CPU
-    figure is the steadier one, wall time moves with whatever else is running."""
-
-    def __init__(self):
-        self.wall = self.cpu = 0.0
-
-    def __enter__(self):
-        self._w, self._c = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall += time.perf_counter() - self._w
-        self.cpu += time.process_time() - self._c
-        return False
 
 
 def timed_embedder(batch_size: int):
@@ -62,30 +44,9 @@ def timed_embedder(batch_size: int):
     return TimedEmbedder(batch_size=batch_size)
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def write_corpus(csv_path: Path, folder: Path, limit: int | None) -> tuple[int, int]:
-    folder.mkdir(parents=True, exist_ok=True)
-    csv.field_size_limit(sys.maxsize)
-    n = chars = 0
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            if limit is not None and i >= limit:
-                break
-            text = (row.get("text") or "").strip()
-            if not text:
-                continue
-            (folder / f"{i:05d}_{(row.get('category') or 'news').lower()}.txt").write_text(text, encoding="utf-8")
-            n += 1
-            chars += len(text)
-    return n, chars
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--csv", type=Path, default=ROOT.parent / "shared" / "data" / "bbc-news-928.csv")
+    ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp dir)")
     ap.add_argument("--batch-size", type=int, default=64, help="encoder batch size (default 64)")
