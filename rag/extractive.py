@@ -25,6 +25,7 @@ from .textutil import QUESTION_WORDS, STOP, content_stems, split_sentences, stem
 from .types import Answer, Citation, Hit
 
 REFUSAL = "The articles don't say."
+DENSE_SENTENCES = 24  # sentences embedded per question (the lexical+rank shortlist)
 BACKEND = "extractive"
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -211,10 +212,6 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
     if not sentences:
         return Extraction([], True, qtype)
 
-    # dense similarity of each sentence to the question (one batch, same encoder as retrieval)
-    qv = embedder.embed_query(question)
-    sv = embedder.embed([s.text for s in sentences])
-    dense = sv @ qv
     # lexical: share of the question's content stems in the sentence, rarer terms weigh more
     df = defaultdict(int)
     sent_stems = [content_stems(s.text) for s in sentences]
@@ -224,11 +221,22 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
     n = len(sentences)
     weights = {t: 1.0 + np.log(1 + n / (1 + df.get(t, 0))) for t in q_stems}
     wsum = sum(weights.values()) or 1.0
-    for s, st, d in zip(sentences, sent_stems, dense):
-        s.dense = float(d)
+    for s, st in zip(sentences, sent_stems):
         s.lexical = sum(w for t, w in weights.items() if t in st) / wsum
-        rank_bonus = 1.0 / (1 + s.hit_index) ** 0.5
-        s.score = 0.55 * s.dense + 0.35 * s.lexical + 0.10 * rank_bonus
+    # dense similarity to the question (same encoder as retrieval) for the sentences most likely to
+    # matter: embedding every sentence of 8 passages is most of a query's time; the rest score at
+    # the floor of the embedded ones
+    rank = [1.0 / (1 + s.hit_index) ** 0.5 for s in sentences]
+    shortlist = sorted(range(n), key=lambda i: -(0.35 * sentences[i].lexical + 0.10 * rank[i]))[:DENSE_SENTENCES]
+    qv = embedder.embed_query(question)
+    dense = embedder.embed([sentences[i].text for i in shortlist]) @ qv
+    floor = float(dense.min())
+    for s in sentences:
+        s.dense = floor
+    for i, d in zip(shortlist, dense):
+        sentences[i].dense = float(d)
+    for i, s in enumerate(sentences):
+        s.score = 0.55 * s.dense + 0.35 * s.lexical + 0.10 * rank[i]
 
     refused, why = _should_refuse(question, hits, sentences, key_terms)
     if refused:

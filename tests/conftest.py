@@ -52,11 +52,14 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The real default model, loaded once for the whole session."""
-    from rag.embedding import SentenceTransformerEmbedder
+    """The real default encoder (int8 MiniLM; built into the user cache on first use), loaded once."""
+    from rag.config import Settings
+    from rag.embedding import make_embedder
 
-    e = SentenceTransformerEmbedder()
-    _ = e.model
+    s = Settings.from_env()
+    e = make_embedder(s.embed_model, encoder=s.encoder, cache_dir=s.cache_dir)
+    e.embed(["warm up"])
+    e.history.clear()
     return e
 
 

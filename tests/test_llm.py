@@ -16,6 +16,7 @@ import rag
 from rag.errors import LLMError
 from rag.extractive import REFUSAL
 from rag.llm import MarkerRewriter, OpenAIAnswerer
+from rag.textutil import split_sentences
 from rag.types import Answer
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -53,7 +54,9 @@ def markers(text: str) -> list[int]:
 
 
 def first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    """The passage's first real sentence (a title line on its own is not one), as the answerer splits it."""
+    spans = [text[s:e] for s, e in split_sentences(text)]
+    return next((t for t in spans if len(t.split()) >= 6 and t[-1] in ".!?\"”"), spans[0])
 
 
 def index_of(hits, needle: str) -> int:
