@@ -347,6 +347,8 @@ def _vote(question, qtype, q_stems, hits, sentences):
     lower_words = {w for h in hits for w in words(h.text) if w.islower()}
     winner_q = bool(re.search(r"\b(won|win|wins|winner|champion)\b", question, re.I))
     rel = _relation_stems(question)
+    # casualty counts come in pairs (dead / wounded): a number beside the other one is the wrong count
+    contrast = (_CASUALTY - rel) if qtype == "number" and len(_CASUALTY & rel) == 1 else set()
     person_q = bool(re.search(r"\b(ceo|director|actor|actress|president|winner|won|star(?:s|ring)?|player|"
                               r"author|singer|coach|chairman|founder|minister|mayor|governor|leader)\b", question, re.I))
     per_doc: dict[tuple[str, str], float] = {}
@@ -361,6 +363,8 @@ def _vote(question, qtype, q_stems, hits, sentences):
     for s in sentences:
         seen_here = set()
         rel_pos = _rel_positions(s.text, rel) if rel else []
+        contrast_pos = _rel_positions(s.text, contrast) if contrast else []
+        own_pos = _rel_positions(s.text, rel & _CASUALTY) if contrast else []
         spans = typed_spans(s.text, qtype)
         if qtype in ("who", "where", "entity"):
             spans = [x for a, b in spans for x in _split_headline(s.text, a, b, lower_words)]
@@ -384,6 +388,9 @@ def _vote(question, qtype, q_stems, hits, sentences):
             if rel_pos:
                 d = min(abs(pos - p) for p in rel_pos) / 6.0  # ~ distance in words
                 w *= 1.0 + np.exp(-d / 4.0)
+            if contrast_pos and min(abs(pos - p) for p in contrast_pos) < min((abs(pos - p) for p in own_pos),
+                                                                              default=1 << 30):
+                w *= 0.3  # "11 killed" does not answer "how many wounded" (nor the other way round)
             if qtype == "when" and _LEADING_DATE.match(s.text) and pos == 0:
                 # a feed snippet's own publication date ("Jun 8, 2020 ... text"), not the answer
                 w *= 0.15 if len(words(s.text)) <= 4 else 0.6
@@ -486,6 +493,7 @@ _ROLE_Q = re.compile(r"\bwho (?:is|was|are|were|will be)\b.*\b(?:mayor|governor|
 # what a count is about, however the article words it (compared on 5-letter stem prefixes)
 _SYNONYM = {w: "DEATH" for w in ("kill", "die", "dead", "death", "live", "life", "toll", "fatal", "claim")}
 _SYNONYM.update({w: "HURT" for w in ("injur", "wound", "hurt")})
+_CASUALTY = {"DEATH", "HURT"}
 
 
 def _concept(stem_: str) -> str:
