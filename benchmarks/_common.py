@@ -33,6 +33,14 @@ class Clock:
 
 
 def peak_rss_mb() -> float:
+    """Peak RSS of this process. VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at its
+    parent's RSS at fork time, so a child started by a big parent would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
