@@ -152,7 +152,7 @@ class Engine:
 
     def ensure_index(self) -> None:
         """Build the index from the seeds folder when it is empty (first run on a fresh checkout)."""
-        if self.manifest.counts()[0] > 0:
+        if not self.manifest.is_empty():  # checked on every question: must stay cheap at 100k chunks
             return
         seeds = self._seeds_dir()
         if seeds is None:

@@ -131,6 +131,10 @@ class Manifest:
         for cid, did, s, e, text in cur:
             yield cid, did, s, e, text[s:e]
 
+    def is_empty(self) -> bool:
+        """No article committed (one row looked at; counts() scans the tables)."""
+        return self.db.execute("SELECT 1 FROM docs LIMIT 1").fetchone() is None
+
     def counts(self) -> tuple[int, int, int]:
         a = self.db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
         c = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]

@@ -110,6 +110,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     fake: FakeOpenAI
 
+    def handle_error(self, request, client_address):
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that gave up (a timeout test, a closed keep-alive) is not a server error
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, like the real API
