@@ -38,35 +38,10 @@ USERS = 20
 SECONDS = 35  # users start new questions for this long; answers in flight then finish
 ANSWER_TIMEOUT = 180  # one answer, even at the back of a full queue on a busy 2-core machine
 FLOOD = 3 * (ui.QUEUE_MAX + ui.CHAT_CONCURRENCY)
-QUESTIONS = [
-    "How many people were killed in Belgorod?",
-    "What happened in Kyiv?",
-    "Who launched the drone attacks?",
-    "How many people were injured?",
-    "What is the capital of Peru?",  # a refusal: not in the articles
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        import psutil
-    except ImportError:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise
-    return psutil.Process(pid).memory_info().rss / 2**20
-
-
-def percentile(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+# the questions and measuring helpers of the load benchmark, so the test asserts what it prints
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from load import QUESTIONS, free_port, rss_mb  # noqa: E402
+from load import pct as percentile  # noqa: E402
 
 
 def essence(out: dict) -> tuple:
