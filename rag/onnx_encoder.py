@@ -2,11 +2,11 @@
 and GELU fused by onnxruntime's transformer optimizer, its weights quantized to int8 per channel
 (dynamic activations), and cached on disk.
 
-Why: on a 2-core CPU the fp32 encoder is the whole cost of ingest; int8 matmuls run about twice as
+Why: on a 2-core CPU the fp32 encoder is the whole cost of ingest; int8 matmuls run 1.8× as
 fast for the same vectors (cosine ≈ 0.993 to fp32; retrieval figures in the README), and running it
 needs only onnxruntime and tokenizers, so a query never imports torch.
 
-Building needs torch, transformers and onnx (all installed with the package) and takes ~15 s once
+Building needs torch, transformers and onnx (all installed with the package) and takes ~20 s once
 per model; it happens under a file lock and lands by atomic rename, so concurrent or killed builds
 never leave a half-written model.
 """
