@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,82 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def start_ui(folder: Path, timeout: float = 300) -> tuple[subprocess.Popen, str, Path]:
+    """``python ui.py`` on a free loopback port with a fresh index in ``folder`` built from seeds/
+    (extractive answerer, no login, no LLM), logging to ``folder/ui.log``; returns (process, url, log
+    path) once it accepts connections."""
+    port = free_port()
+    env = dict(os.environ, RAG_PROGRESS="0", RAG_LLM="extractive")
+    for var in ("RAG_UI_AUTH", "RAG_INDEX", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        env.pop(var, None)
+    log_path = folder / "ui.log"
+    with open(log_path, "w") as log:  # the child keeps its own copy of the handle
+        proc = subprocess.Popen([sys.executable, "ui.py", "--host", "127.0.0.1", "--port", str(port),
+                                 "--index", str(folder / "index")], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ui.py exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}/", log_path
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(f"ui.py did not start in {timeout:.0f} s") from None
+            time.sleep(0.3)
+
+
+@dataclass
+class UsersRun:
+    answers: list[tuple[int, str, float, dict]]  # (user, question, seconds, /ask output)
+    errors: Counter  # message -> count
+    wall: float
+    hung: int  # users still waiting for an answer when the run was given up
+
+
+def run_users(url: str, users: int, seconds: float, answer_timeout: float) -> UsersRun:
+    """``users`` threads, each with its own client, loop over QUESTIONS until ``seconds`` are up;
+    answers in flight then finish (each bounded by ``answer_timeout``)."""
+    from gradio_client import Client
+
+    answers: list[tuple[int, str, float, dict]] = []
+    errors: Counter[str] = Counter()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def user(i: int) -> None:
+        try:
+            client = Client(url, verbose=False, download_files=False)
+        except Exception as e:  # noqa: BLE001 - counted and reported
+            with lock:
+                errors[f"connect: {type(e).__name__}: {e}"[:200]] += 1
+            return
+        k = i
+        while time.monotonic() < stop_at:
+            q = QUESTIONS[k % len(QUESTIONS)]
+            k += 1
+            t = time.monotonic()
+            try:
+                out = client.submit(q, api_name="/ask").result(timeout=answer_timeout)
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    errors[f"{type(e).__name__}: {e}"[:200]] += 1
+                continue
+            with lock:
+                answers.append((i, q, time.monotonic() - t, out))
+
+    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
+    t_run = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=seconds + 2 * answer_timeout)
+    return UsersRun(answers, errors, time.monotonic() - t_run, sum(th.is_alive() for th in threads))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=20)
@@ -69,76 +146,30 @@ def main(argv: list[str] | None = None) -> int:
     import ui
 
     tmp = Path(tempfile.mkdtemp(prefix="rag-load-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ, RAG_PROGRESS="0", RAG_LLM="extractive")
-    env.pop("RAG_UI_AUTH", None)
-    log = open(tmp / "ui.log", "w")
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "ui.py", "--host", "127.0.0.1", "--port", str(port),
-                             "--index", str(tmp / "index")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        while True:
-            if proc.poll() is not None:
-                print((tmp / "ui.log").read_text()[-3000:])
-                return 1
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() - t0 > 300:
-                    print("ui.py did not start in 300 s")
-                    return 1
-                time.sleep(0.3)
+        proc, url, _log = start_ui(tmp)
+    except RuntimeError as e:
+        print(e)
+        return 1
+    try:
         print(f"server up in {time.monotonic() - t0:.1f} s (index built from seeds/), pid {proc.pid}")
         Client(url, verbose=False, download_files=False).predict(QUESTIONS[0], api_name="/ask")  # warm-up
         rss_start = rss_mb(proc.pid)
 
-        latencies: list[float] = []
-        errors: Counter[str] = Counter()
-        refused = 0
-        lock = threading.Lock()
-        stop_at = time.monotonic() + args.seconds
-
-        def user(i: int) -> None:
-            nonlocal refused
-            try:
-                client = Client(url, verbose=False, download_files=False)
-            except Exception as e:  # noqa: BLE001 - counted and reported
-                with lock:
-                    errors[f"connect: {type(e).__name__}: {e}"[:160]] += 1
-                return
-            k = i
-            while time.monotonic() < stop_at:
-                q = QUESTIONS[k % len(QUESTIONS)]
-                k += 1
-                t = time.monotonic()
-                try:
-                    out = client.predict(q, api_name="/ask")
-                except Exception as e:  # noqa: BLE001
-                    with lock:
-                        errors[f"{type(e).__name__}: {e}"[:160]] += 1
-                    continue
-                with lock:
-                    latencies.append(time.monotonic() - t)
-                    refused += bool(out.get("refused"))
-
         rss_peak = [rss_start]
+        sample_until = time.monotonic() + args.seconds + 5
 
         def sample() -> None:
-            while time.monotonic() < stop_at + 5:
+            while time.monotonic() < sample_until:
                 rss_peak[0] = max(rss_peak[0], rss_mb(proc.pid))
                 time.sleep(0.5)
 
-        threads = [threading.Thread(target=user, args=(i,)) for i in range(args.users)]
-        sampler = threading.Thread(target=sample, daemon=True)
-        t_run = time.monotonic()
-        sampler.start()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        wall = time.monotonic() - t_run
+        threading.Thread(target=sample, daemon=True).start()
+        run = run_users(url, args.users, args.seconds, answer_timeout=600)
+        wall, errors = run.wall, run.errors
+        latencies = [secs for _, _, secs, _ in run.answers]
+        refused = sum(bool(out.get("refused")) for *_, out in run.answers)
         rss_end = rss_mb(proc.pid)
 
         n = len(latencies)
@@ -177,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -12,12 +12,8 @@ Figures depend on the machine; benchmarks/load.py reports the same with more opt
 """
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,7 +36,7 @@ ANSWER_TIMEOUT = 180  # one answer, even at the back of a full queue on a busy 2
 FLOOD = 3 * (ui.QUEUE_MAX + ui.CHAT_CONCURRENCY)
 # the questions and measuring helpers of the load benchmark, so the test asserts what it prints
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from load import QUESTIONS, free_port, rss_mb  # noqa: E402
+from load import QUESTIONS, rss_mb, run_users, start_ui  # noqa: E402
 from load import pct as percentile  # noqa: E402
 
 
@@ -53,29 +49,11 @@ def essence(out: dict) -> tuple:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``python ui.py`` on a free loopback port, its index built from seeds/ on start."""
-    d = tmp_path_factory.mktemp("load")
-    port = free_port()
-    env = dict(os.environ, RAG_PROGRESS="0", RAG_LLM="extractive")
-    for var in ("RAG_UI_AUTH", "RAG_INDEX", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
-        env.pop(var, None)
-    log_path = d / "ui.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "ui.py", "--host", "127.0.0.1", "--port", str(port),
-                             "--index", str(d / "index")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc, url, log_path = start_ui(tmp_path_factory.mktemp("load"))
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "ui.py did not start in 300 s"
-                time.sleep(0.3)
-        yield proc, f"http://127.0.0.1:{port}/", log_path
+        yield proc, url, log_path
     finally:
         stop_process(proc)
-        log.close()
 
 
 def client(url: str):
@@ -95,44 +73,15 @@ def test_twenty_users_then_a_full_queue(server):
     rss_start = rss_mb(proc.pid)
 
     # --- 20 users for a bounded time ---
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    answered = Counter()
-    lock = threading.Lock()
-    stop_at = time.monotonic() + SECONDS
-
-    def user(i: int) -> None:
-        try:
-            c = client(url)
-        except Exception as e:  # noqa: BLE001 - counted, then asserted to be none
-            with lock:
-                errors[f"connect: {type(e).__name__}: {e}"[:200]] += 1
-            return
-        k = i
-        while time.monotonic() < stop_at:
-            q = QUESTIONS[k % len(QUESTIONS)]
-            k += 1
-            t = time.monotonic()
-            try:
-                out = c.submit(q, api_name="/ask").result(timeout=ANSWER_TIMEOUT)
-            except Exception as e:  # noqa: BLE001
-                with lock:
-                    errors[f"{type(e).__name__}: {e}"[:200]] += 1
-                continue
-            with lock:
-                latencies.append(time.monotonic() - t)
-                answered[i] += 1
-                if essence(out) != reference[q]:
-                    errors[f"different answer to {q!r}: {out['text'][:120]!r}"] += 1
-
-    t_run = time.monotonic()
-    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(USERS)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=SECONDS + 2 * ANSWER_TIMEOUT)
-    assert not any(th.is_alive() for th in threads), "a user hung"
-    wall = time.monotonic() - t_run
+    run = run_users(url, USERS, SECONDS, ANSWER_TIMEOUT)
+    assert not run.hung, "a user hung"
+    errors = run.errors
+    for _, q, _, out in run.answers:
+        if essence(out) != reference[q]:
+            errors[f"different answer to {q!r}: {out['text'][:120]!r}"] += 1
+    latencies = [secs for _, _, secs, _ in run.answers]
+    answered = {i for i, *_ in run.answers}
+    wall = run.wall
     rss_end = rss_mb(proc.pid)
     n = len(latencies)
     print(f"\n{USERS} users for {SECONDS} s (ran {wall:.0f} s): {n} answers ({n / wall:.2f}/s), "
