@@ -27,7 +27,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, percentile
+
 QUESTIONS = [
     "How many people were killed in Belgorod?",
     "What happened in Kyiv?",
@@ -48,13 +49,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def pct(xs: list[float], p: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def start_ui(folder: Path, timeout: float = 300) -> tuple[subprocess.Popen, str, Path]:
@@ -179,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         for msg, c in errors.most_common(5):
             print(f"    {c} x {msg}")
         if latencies:
-            print(f"  latency        p50 {statistics.median(latencies):.2f} s   p95 {pct(latencies, 95):.2f} s   "
+            print(f"  latency        p50 {statistics.median(latencies):.2f} s   p95 {percentile(latencies, 95):.2f} s   "
                   f"max {max(latencies):.2f} s")
         print(f"  server RSS     {rss_start:.0f} MB after warm-up -> {rss_end:.0f} MB at the end "
               f"(peak {rss_peak[0]:.0f} MB; growth {rss_end - rss_start:+.0f} MB)")

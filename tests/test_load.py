@@ -37,7 +37,7 @@ FLOOD = 3 * (ui.QUEUE_MAX + ui.CHAT_CONCURRENCY)
 # the questions and measuring helpers of the load benchmark, so the test asserts what it prints
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from load import QUESTIONS, rss_mb, run_users, start_ui  # noqa: E402
-from load import pct as percentile  # noqa: E402
+from _common import percentile  # noqa: E402
 
 
 def essence(out: dict) -> tuple:
