@@ -107,7 +107,23 @@ class SentenceTransformerEmbedder:
         return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
 
 
-class FastTokenizer:
+class _HFCallable:
+    """Called like a Hugging Face tokenizer for what chunking uses: ``input_ids`` and, on request,
+    ``offset_mapping``, for one text or a list of them."""
+
+    def _encode(self, texts: list[str], add_special_tokens: bool) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        raise NotImplementedError
+
+    def __call__(self, texts, add_special_tokens=True, return_offsets_mapping=False, **_):
+        single = isinstance(texts, str)
+        ids, offsets = self._encode([texts] if single else list(texts), add_special_tokens)
+        out = {"input_ids": ids}
+        if return_offsets_mapping:
+            out["offset_mapping"] = offsets
+        return {k: v[0] for k, v in out.items()} if single else out
+
+
+class FastTokenizer(_HFCallable):
     """The model's own ``tokenizer.json`` through the tokenizers library, callable like a Hugging Face
     tokenizer for what chunking uses (ids, offsets): the same ids as transformers' fast tokenizer,
     without importing transformers."""
@@ -123,18 +139,14 @@ class FastTokenizer:
     def encode_batch(self, texts: list[str], add_special_tokens: bool = True):
         return self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)
 
-    def __call__(self, texts, add_special_tokens=True, return_offsets_mapping=False, **_):
-        single = isinstance(texts, str)
-        encs = self._tok.encode_batch([texts] if single else list(texts), add_special_tokens=add_special_tokens)
-        out = {"input_ids": [e.ids for e in encs]}
-        if return_offsets_mapping:
-            out["offset_mapping"] = [e.offsets for e in encs]
-        return {k: v[0] for k, v in out.items()} if single else out
+    def _encode(self, texts: list[str], add_special_tokens: bool):
+        encs = self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)
+        return [e.ids for e in encs], [e.offsets for e in encs]
 
 
 class OnnxEmbedder:
     """The int8 ONNX encoder (rag/onnx_encoder.py): same model and vectors as the sentence-transformers
-    path to cosine ≈ 0.993, about twice as fast on CPU, and no torch at query time. Inputs are sorted
+    path to cosine ≈ 0.993, 1.8× as fast on this CPU, and no torch at query time. Inputs are sorted
     by length so each batch pads little; inputs over the model's limit are cut there, as
     sentence-transformers does (chunks never are: chunking counts tokens exactly)."""
 
@@ -238,21 +250,13 @@ class OnnxEmbedder:
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
-class _WordTokenizer:
-    """A minimal HF-tokenizer-compatible callable: one token per word or punctuation mark."""
+class _WordTokenizer(_HFCallable):
+    """One token per word or punctuation mark (no special tokens)."""
 
-    def __call__(self, texts, add_special_tokens=False, return_offsets_mapping=False, **_):
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
-        ids, offs = [], []
-        for t in batch:
-            ms = list(_WORD.finditer(t))
-            ids.append([hash(m.group()) & 0xFFFF for m in ms])
-            offs.append([(m.start(), m.end()) for m in ms])
-        out = {"input_ids": ids[0] if single else ids}
-        if return_offsets_mapping:
-            out["offset_mapping"] = offs[0] if single else offs
-        return out
+    def _encode(self, texts: list[str], add_special_tokens: bool):
+        matches = [list(_WORD.finditer(t)) for t in texts]
+        return ([[hash(m.group()) & 0xFFFF for m in ms] for ms in matches],
+                [[(m.start(), m.end()) for m in ms] for ms in matches])
 
 
 @dataclass
