@@ -27,7 +27,7 @@ def answer_stream(engine, question: str, history: list[tuple[str, str]], *, top_
                 llm_fault = e  # the offline rewrite will do; and don't wait on a failing server twice
     hits = engine.retrieve(standalone, top_k, **filters)
     if llm is not None and llm_fault is not None:
-        ans = extractive.answer(standalone, hits, engine.embedder)
+        ans = extractive.answer(standalone, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
         ans.fallback_reason = f"{llm.backend} failed: {llm_fault}"
     elif llm is not None:
         try:
@@ -41,10 +41,10 @@ def answer_stream(engine, question: str, history: list[tuple[str, str]], *, top_
             yield final
             return
         except LLMError as e:
-            ans = extractive.answer(standalone, hits, engine.embedder)
+            ans = extractive.answer(standalone, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
             ans.fallback_reason = f"{llm.backend} failed: {e}"
     else:
-        ans = extractive.answer(standalone, hits, engine.embedder)
+        ans = extractive.answer(standalone, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
     ans.question, ans.standalone_question = question, standalone
     yield ans.text
     yield ans

@@ -222,12 +222,24 @@ class OnnxEmbedder:
                 start = i
         return out
 
-    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+    def embed_with_sentences(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *,
+                             progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of ``texts`` and, from the same forward pass, of the sentences inside each: the
+        mean of the token states of the tokens within each ``(start, end)`` character span,
+        normalised (a sentence read in its article's context). No extra encoder work: the answerer
+        uses them instead of embedding sentences at query time."""
+        texts = list(texts)
+        self.history.append(len(texts))
+        sent: list[np.ndarray] = [np.zeros((len(sp), self.dim), dtype=np.float32) for sp in spans]
+        return self._encode(texts, progress, spans=list(spans), sent_out=sent), sent
+
+    def _encode(self, texts: list[str], progress: bool, *, spans=None, sent_out=None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         sess, limit, pad = self.session, self.max_tokens, self.tokenizer.pad_id
-        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        encs = self.tokenizer.encode_batch(texts)
+        ids = [e.ids for e in encs]
         for i, seq in enumerate(ids):
             if len(seq) > limit:
                 ids[i] = seq[: limit - 1] + seq[-1:]  # keep [SEP]
@@ -236,6 +248,7 @@ class OnnxEmbedder:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="embedding", unit="batch", leave=False)
+        outputs = ["embedding", "tokens"] if spans is not None else ["embedding"]
         for rows in batches:
             width = max(len(ids[r]) for r in rows)
             x = np.full((len(rows), width), pad, dtype=np.int64)
@@ -243,8 +256,31 @@ class OnnxEmbedder:
             for j, r in enumerate(rows):
                 x[j, : len(ids[r])] = ids[r]
                 mask[j, : len(ids[r])] = 1
-            out[rows] = sess.run(None, {"input_ids": x, "attention_mask": mask})[0]
+            got = sess.run(outputs, {"input_ids": x, "attention_mask": mask})
+            out[rows] = got[0]
+            if spans is not None:
+                for j, r in enumerate(rows):
+                    if spans[r]:
+                        sent_out[r][:] = _pool_spans(got[1][j, : len(ids[r])], encs[r].offsets[: len(ids[r])],
+                                                     spans[r], out[r])
         return out
+
+
+def _pool_spans(states: np.ndarray, offsets, spans, fallback: np.ndarray) -> np.ndarray:
+    """Normalised mean of the token states inside each character span (special tokens, whose
+    offsets are empty, belong to none); a span with no token gets ``fallback``."""
+    off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    real = off[:, 1] > off[:, 0]
+    out = np.empty((len(spans), states.shape[1]), dtype=np.float32)
+    for k, (a, b) in enumerate(spans):
+        m = real & (off[:, 0] >= a) & (off[:, 1] <= b)
+        if m.any():
+            v = states[m].mean(0)
+            n = float(np.linalg.norm(v))
+            out[k] = v / n if n else fallback
+        else:
+            out[k] = fallback
+    return out
 
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)

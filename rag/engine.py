@@ -220,6 +220,14 @@ class Engine:
                 hits.append(make_hit(cid, did, s, e, scores[cid], meta[did], texts[did]))
             return hits
 
+    def sentence_vectors(self, hits: Sequence[Hit]) -> dict[str, dict[tuple[int, int], "np.ndarray"]]:
+        """Per chunk id, its sentences' vectors stored at ingest (none for indexes built before them)."""
+        from . import sentvec
+
+        with self._lock:
+            blobs = self.manifest.sentence_vectors(h.chunk_id for h in hits if h.chunk_id)
+        return {cid: sentvec.unpack(b) for cid, b in blobs.items()}
+
     def _chunk_spans(self, chunk_ids: list[str]) -> dict[str, tuple[str, int, int]]:
         out = {}
         db = self.manifest.db

@@ -179,6 +179,11 @@ def _seeds_dir(settings: Settings) -> Path:
                     "or give your own set with --qa FILE --index DIR")
 
 
+def _flavour(settings: Settings) -> str:
+    """What a cached index depends on besides its corpus ("sentences": it keeps sentence vectors)."""
+    return f"{settings.embed_model}:{settings.encoder}:sentences"
+
+
 def _cache_key(model: str, *parts: bytes) -> str:
     h = hashlib.sha256(model.encode())
     for p in parts:
@@ -192,7 +197,7 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     cache = Path(args.cache) if args.cache else _default_cache()
     if args.rgb:
         qa = load_rgb(args.rgb)
-        key = _cache_key(f"{settings.embed_model}:{settings.encoder}", corpus_hash(qa.passages).encode())
+        key = _cache_key(_flavour(settings), corpus_hash(qa.passages).encode())
         corpus = write_corpus(qa.passages, cache / f"rgb-{key}" / "corpus").parent
         index = Path(args.index) if args.index else cache / f"rgb-{key}" / "index"
         return qa, replace(settings, index_dir=index, seeds_dir=None), [corpus]
@@ -202,8 +207,7 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     qa = load_seeds_qa()
     seeds = _seeds_dir(settings)
     files = sorted(p for p in seeds.rglob("*") if p.is_file())
-    model = f"{settings.embed_model}:{settings.encoder}"
-    key = _cache_key(model, str(seeds.resolve()).encode(),  # one cached index per checkout
+    key = _cache_key(_flavour(settings), str(seeds.resolve()).encode(),  # one cached index per checkout
                      *(p.name.encode() + b"\x00" + p.read_bytes() for p in files))
     index = Path(args.index) if args.index else cache / f"seeds-{key}" / "index"
     return qa, replace(settings, index_dir=index, seeds_dir=None), [seeds]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from functools import lru_cache
+from typing import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,8 @@ from .textutil import QUESTION_WORDS, STOP, content_stems, split_sentences, stem
 from .types import Answer, Citation, Hit
 
 REFUSAL = "The articles don't say."
-DENSE_SENTENCES = 24  # sentences embedded per question (the lexical+rank shortlist)
+DENSE_SENTENCES = 24  # sentences embedded per question when the index has no sentence vectors
+ALONE_SENTENCES = 4  # the closest sentences (in context) whose similarity alone the refusal tests see
 BACKEND = "extractive"
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -66,8 +68,9 @@ class Sentence:
     end: int
     text: str
     score: float = 0.0
-    dense: float = 0.0
+    dense: float = 0.0  # similarity to the question, for ranking (in its article's context when stored)
     lexical: float = 0.0
+    alone: float | None = None  # similarity of the sentence embedded on its own: what thresholds use
 
 
 @dataclass
@@ -198,7 +201,8 @@ def _strip_question_words(span: str, q_stems: set[str], common: set[str] = froze
     return " ".join(toks).rstrip(",.;:")
 
 
-def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, debug: bool = False) -> Extraction:
+def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, debug: bool = False,
+            sentence_vectors: dict[str, dict[tuple[int, int], np.ndarray]] | None = None) -> Extraction:
     qtype = question_type(question)
     q_stems = content_stems(question) - {stem(w) for w in QUESTION_WORDS}
     key_terms = _key_terms(question)
@@ -223,22 +227,12 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
     wsum = sum(weights.values()) or 1.0
     for s, st in zip(sentences, sent_stems):
         s.lexical = sum(w for t, w in weights.items() if t in st) / wsum
-    # dense similarity to the question (same encoder as retrieval) for the sentences most likely to
-    # matter: embedding every sentence of 8 passages is most of a query's time; the rest score at
-    # the floor of the embedded ones
     rank = [1.0 / (1 + s.hit_index) ** 0.5 for s in sentences]
-    shortlist = sorted(range(n), key=lambda i: -(0.35 * sentences[i].lexical + 0.10 * rank[i]))[:DENSE_SENTENCES]
-    qv = embedder.embed_query(question)
-    dense = embedder.embed([sentences[i].text for i in shortlist]) @ qv
-    floor = float(dense.min())
-    for s in sentences:
-        s.dense = floor
-    for i, d in zip(shortlist, dense):
-        sentences[i].dense = float(d)
+    alone = _dense(question, hits, sentences, rank, embedder, sentence_vectors or {})
     for i, s in enumerate(sentences):
         s.score = 0.55 * s.dense + 0.35 * s.lexical + 0.10 * rank[i]
 
-    refused, why = _should_refuse(question, hits, sentences, key_terms)
+    refused, why = _should_refuse(question, hits, sentences, key_terms, alone)
     if refused:
         return Extraction([], True, qtype, debug={"why": why})
 
@@ -251,6 +245,10 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
         if votes:
             ranked = sorted(votes, key=votes.get, reverse=True)
             candidate = _most_specific(ranked[0], votes, own, qtype)
+            if candidate != ranked[0]:
+                own_best = max(where_found[candidate], key=lambda s: s.score)
+                if _weak_answer(question, qtype, own_best, surface.get(candidate), hits, alone):
+                    candidate = ranked[0]  # the fuller span's own sentence is too far off to stand alone
             ranked = [candidate] + [k for k in ranked if k != candidate]
             chosen.append(max(where_found[candidate], key=lambda s: s.score))
             # a close runner-up is shown too, from its own best sentence: the reader sees both
@@ -265,7 +263,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
                     chosen.append(max(alts, key=lambda s: s.score))
                 break
     if chosen:
-        weak = _weak_answer(question, qtype, chosen[0], surface.get(candidate), hits)
+        weak = _weak_answer(question, qtype, chosen[0], surface.get(candidate), hits, alone)
         if weak:
             return Extraction([], True, qtype, candidate=surface.get(candidate), debug={"why": weak, "votes": dict(votes)})
     top = max(sentences, key=lambda s: s.score)
@@ -276,6 +274,43 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
             chosen.append(top)
     return Extraction(chosen, False, qtype, candidate=surface.get(candidate) if candidate else None,
                       debug={"votes": dict(votes)} if debug else {})
+
+
+def _dense(question, hits, sentences, rank, embedder, stored) -> Callable[[list[Sentence]], list[float]]:
+    """Each sentence's similarity to the question (same encoder as retrieval), for ranking.
+
+    Sentence vectors stored at ingest (rag/sentvec.py) cost nothing now; sentences without one (an
+    index built before them) are embedded here, only the lexical+rank shortlist of them, because
+    embedding every sentence of 8 passages would be most of a query's time; the rest score at the
+    floor. A sentence read in context scores differently from the same sentence alone (flatter: the
+    article's topic lifts every sentence), and the refusal thresholds were set on sentences alone,
+    so the few sentences they look at are embedded alone too; returns that lookup."""
+    qv = embedder.embed_query(question)
+    dense: dict[int, float] = {}
+    missing = []
+    for i, s in enumerate(sentences):
+        h = hits[s.hit_index]
+        v = stored.get(h.chunk_id, {}).get((s.start - h.start, s.end - h.start))
+        if v is None:
+            missing.append(i)
+        else:
+            dense[i] = float(v @ qv)
+    if missing:
+        shortlist = sorted(missing, key=lambda i: -(0.35 * sentences[i].lexical + 0.10 * rank[i]))[:DENSE_SENTENCES]
+        for i, d in zip(shortlist, embedder.embed([sentences[i].text for i in shortlist]) @ qv):
+            sentences[i].alone = dense[i] = float(d)
+    floor = min(dense.values())
+    for i, s in enumerate(sentences):
+        s.dense = dense.get(i, floor)
+
+    def alone(some: list[Sentence]) -> list[float]:
+        todo = [t for t in some if t.alone is None]
+        if todo:
+            for t, d in zip(todo, embedder.embed([t.text for t in todo]) @ qv):
+                t.alone = float(d)
+        return [t.alone for t in some]
+
+    return alone
 
 
 _RELATION_ALIASES = {"won": "win", "wins": "win", "winner": "win", "winning": "win", "bought": "buy",
@@ -467,9 +502,8 @@ def _flat(text: str) -> str:
     return re.sub(r"[.’']", "", text.lower())
 
 
-def _should_refuse(question, hits, sentences, key_terms) -> tuple[bool, str]:
+def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, str]:
     """Before picking: refuse when the passages miss the question's names, or nothing is close."""
-    best_dense = max(s.dense for s in sentences)
     best_lex = max(s.lexical for s in sentences)
     names = [t for t in key_terms if not any(ch.isdigit() for ch in t) and t.lower() not in _CALENDAR]
     if names:
@@ -480,7 +514,7 @@ def _should_refuse(question, hits, sentences, key_terms) -> tuple[bool, str]:
         if cover < 0.75:
             missing = [t for t, f in zip(names, found) if not f]
             return True, f"names not in the passages: {', '.join(missing)}"
-    if best_dense < 0.25 and best_lex < 0.5:
+    if best_lex < 0.5 and (best_dense := max(alone(_closest(sentences)))) < 0.25:
         return True, f"weak evidence (dense {best_dense:.2f}, lexical {best_lex:.2f})"
     return False, ""
 
@@ -500,7 +534,12 @@ def _concept(stem_: str) -> str:
     return _SYNONYM.get(stem_[:5]) or _SYNONYM.get(stem_) or stem_
 
 
-def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit]) -> str:
+def _closest(sentences: list[Sentence]) -> list[Sentence]:
+    return sorted(sentences, key=lambda s: -s.dense)[:ALONE_SENTENCES]
+
+
+def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit],
+                 alone: Callable[[list[Sentence]], list[float]]) -> str:
     """After picking: the evidence sentence must be close to the question, and a question about a
     person's role must be answered by a name."""
     if qtype == "number":
@@ -509,8 +548,9 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
         if asked and not asked & near:
             return f"the number found is not about {', '.join(sorted(asked))}"
     if qtype != "other":
-        if chosen.dense < 0.40 or (chosen.lexical < 0.30 and chosen.dense < 0.50):
-            return f"answer sentence too far from the question (dense {chosen.dense:.2f}, lexical {chosen.lexical:.2f})"
+        d = alone([chosen])[0]
+        if d < 0.40 or (chosen.lexical < 0.30 and d < 0.50):
+            return f"answer sentence too far from the question (dense {d:.2f}, lexical {chosen.lexical:.2f})"
     if candidate and _ROLE_Q.search(question):
         toks = candidate.split()
         if len(toks) < 2 and not _looks_like_person(_norm(candidate) + " x"):
@@ -536,11 +576,14 @@ def split_question(question: str) -> list[str]:
     return [first + "?", second[0].upper() + second[1:] + "?"]
 
 
-def answer(question: str, hits: list[Hit], embedder) -> Answer:
+def answer(question: str, hits: list[Hit], embedder, *,
+           sentence_vectors: dict[str, dict[tuple[int, int], np.ndarray]] | None = None) -> Answer:
+    """``sentence_vectors``: per chunk id, the vectors stored at ingest (Engine.sentence_vectors);
+    sentences without one are embedded now."""
     parts = split_question(question)
     if not hits:
         return refusal(question, hits)
-    exs = [extract(q, hits, embedder) for q in parts]
+    exs = [extract(q, hits, embedder, sentence_vectors=sentence_vectors) for q in parts]
     if len(parts) > 1:  # a two-part question: each part answered by its own sentence
         sentences = []
         for ex in exs:

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, idx INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS sentences (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id);
 """
 
 
@@ -131,6 +134,15 @@ class Manifest:
         for cid, did, s, e, text in cur:
             yield cid, did, s, e, text[s:e]
 
+    def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, bytes]:
+        """The packed sentence vectors (rag/sentvec.py) of these chunks, where the index has them
+        (indexes built before they existed, or by an encoder without them, have none)."""
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return {}
+        q = f"SELECT chunk_id, data FROM sentences WHERE chunk_id IN ({','.join('?' * len(ids))})"
+        return dict(self.db.execute(q, ids).fetchall())
+
     def is_empty(self) -> bool:
         """No article committed (one row looked at; counts() scans the tables)."""
         return self.db.execute("SELECT 1 FROM docs LIMIT 1").fetchone() is None
@@ -162,6 +174,7 @@ class Manifest:
         sources: dict[str, str] | None = None,
         *,
         content_changed: bool = True,
+        sentence_vectors: dict[str, bytes] | None = None,
     ) -> None:
         """Record files, the new articles they brought and the current source of reused articles,
         atomically. Articles no file references any more stay until ``remove_files`` at the end of
@@ -175,6 +188,10 @@ class Manifest:
                 self.db.executemany(
                     'INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?)',
                     [(c.id, doc_id, c.index, c.start, c.end) for c in chunks])
+                if sentence_vectors:
+                    self.db.executemany("INSERT OR REPLACE INTO sentences VALUES (?,?,?)",
+                                        [(c.id, doc_id, sentence_vectors[c.id]) for c in chunks
+                                         if c.id in sentence_vectors])
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
                                 [(f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(f.doc_ids)))
                                  for f in files])
@@ -214,8 +231,7 @@ class Manifest:
                 if ids.intersection(f.doc_ids):
                     self.db.execute("DELETE FROM files WHERE path=?", (f.path,))
             for d in ids:
-                self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d,))
-                self.db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
+                self._forget_doc(d)
 
     def mark_ingest(self, model: str) -> None:
         with self._tx(bump=False):  # bookkeeping, not a content change: BM25 stays valid
@@ -228,9 +244,12 @@ class Manifest:
             live.update(json.loads(ids))
         dead = self.doc_ids() - live
         for d in dead:
-            self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d,))
-            self.db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
+            self._forget_doc(d)
         return dead
+
+    def _forget_doc(self, doc_id: str) -> None:
+        for table in ("sentences", "chunks", "docs"):
+            self.db.execute(f"DELETE FROM {table} WHERE doc_id=?", (doc_id,))
 
     def _tx(self, bump: bool = True):
         """One transaction; ``bump``: a content change, so the generation moves on."""

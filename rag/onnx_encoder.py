@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import RagError
 
-RECIPE = "int8-v1"  # bump when the export or quantization recipe changes: cached models rebuild
+RECIPE = "int8-v2"  # bump when the export or quantization recipe changes: cached models rebuild
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,9 @@ def build(info: ModelInfo, out: Path) -> None:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 graph, (ids, mask), str(raw), input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"], opset_version=17, dynamo=False,
+                output_names=["embedding", "tokens"], opset_version=17, dynamo=False,
                 dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                              "embedding": {0: "batch"}},
+                              "embedding": {0: "batch"}, "tokens": {0: "batch", 1: "seq"}},
             )
         if info.model_type in ("bert", "roberta", "xlm-roberta", "mpnet", "distilbert"):
             opt = optimize_model(str(raw), model_type="bert", num_heads=info.num_heads, hidden_size=info.hidden,
@@ -150,7 +150,8 @@ def build(info: ModelInfo, out: Path) -> None:
 
 
 def _pooled_module(model, pooling: str, normalize: bool):
-    """The transformer plus pooling (and normalisation) as one module, so ONNX returns sentence vectors."""
+    """The transformer plus pooling (and normalisation) as one module, so ONNX returns sentence vectors;
+    the token states come out too, for vectors of the sentences inside a chunk (rag/embedding.py)."""
     import inspect
 
     import torch
@@ -170,7 +171,7 @@ def _pooled_module(model, pooling: str, normalize: bool):
             else:
                 m = attention_mask.unsqueeze(-1).to(h.dtype)
                 v = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(v, dim=-1) if normalize else v
+            return (torch.nn.functional.normalize(v, dim=-1) if normalize else v), h
 
     return Pooled()
 

@@ -212,10 +212,14 @@ def _apply(pending: list[_Pending], *, manifest, store, embedder, report, dry_ru
     report.chars_embedded += sum(len(c.text) for _, _, c in chunks_docs)
     if dry_run:
         return
+    sentence_vectors: dict[str, bytes] = {}
     if chunks_docs:
         headers = {d: h for p in pending for d, h in p.headers.items()}
         inputs = [headers[did] + c.text for did, _, c in chunks_docs]
-        vectors = embedder.embed(inputs)
+        if hasattr(embedder, "embed_with_sentences"):
+            vectors, sentence_vectors = _embed_with_sentences(embedder, chunks_docs, headers, inputs)
+        else:
+            vectors = embedder.embed(inputs)
         store.upsert(
             [c.id for _, _, c in chunks_docs], vectors,
             [{"doc_id": did, "start": c.start, "end": c.end, "date": date_num(a.date)} for did, a, c in chunks_docs],
@@ -223,7 +227,26 @@ def _apply(pending: list[_Pending], *, manifest, store, embedder, report, dry_ru
         )
     sources = {d: s for p in pending for d, s in p.sources.items()}
     manifest.commit_files([p.record for p in pending], [d for p in pending for d in p.new_docs], sources,
-                          content_changed=not all(p.touched for p in pending))
+                          content_changed=not all(p.touched for p in pending), sentence_vectors=sentence_vectors)
+
+
+def _embed_with_sentences(embedder, chunks_docs, headers, inputs):
+    """Chunk vectors plus, from the same pass, the vectors of the sentences the answerer will split
+    each chunk into (same splitter, so spans match at query time)."""
+    from . import sentvec
+    from .textutil import split_sentences
+
+    spans = []
+    for did, _, c in chunks_docs:
+        at = len(headers[did])
+        spans.append([(at + s, at + e) for s, e in split_sentences(c.text)])
+    vectors, sents = embedder.embed_with_sentences(inputs, spans)
+    packed = {}
+    for (did, _, c), sp, mat in zip(chunks_docs, spans, sents):
+        if sp:
+            at = len(headers[did])
+            packed[c.id] = sentvec.pack([(s - at, e - at) for s, e in sp], mat)
+    return vectors, packed
 
 
 def _delete_vectors(store, dead_docs: set[str]) -> None:

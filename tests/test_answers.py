@@ -46,6 +46,28 @@ def test_seed_questions_are_answered_with_cited_verbatim_sentences(seeds_index, 
         assert f"{c.snippet} [{c.n}]" in ans.text
 
 
+def test_answering_reads_stored_sentence_vectors_instead_of_embedding_sentences(seeds_index, tmp_path, embedder):
+    """Sentences are compared with the question through vectors stored at ingest; only the question
+    and the few sentences the refusal tests look at are embedded per question. An index built before
+    sentence vectors existed still answers (it embeds sentences then)."""
+    question = "Who is the governor of Belgorod?"
+    embedder.history.clear()
+    ans = seeds_index.query(question)
+    assert "Gladkov" in ans.text and not ans.refused
+    assert sum(embedder.history) <= 1 + extractive.ALONE_SENTENCES, embedder.history
+
+    old = tmp_path / "old"
+    shutil.copytree(seeds_index.index_dir, old)
+    eng = rag.Engine(settings=rag.Settings(index_dir=old, seeds_dir=None, progress=False, llm="extractive"),
+                     embedder=embedder)
+    eng.manifest.db.execute("DELETE FROM sentences")
+    embedder.history.clear()
+    ans_old = eng.query(question)
+    assert "Gladkov" in ans_old.text and not ans_old.refused
+    assert sum(embedder.history) > 1 + extractive.ALONE_SENTENCES
+    eng.close()
+
+
 @pytest.mark.parametrize("question", [
     "Who is the mayor of Odesa?",
     "What is the capital of France?",

@@ -112,3 +112,39 @@ print(json.dumps({{"answer": a.text, "loaded": sorted(m for m in ("torch", "tran
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert "Terekhov" in got["answer"]
     assert got["loaded"] == []
+
+
+def test_sentence_vectors_come_from_the_chunk_pass(embedder):
+    """What the answerer ranks sentences with: each sentence read in its chunk's context, from the
+    same forward pass as the chunk's own vector."""
+    from rag.textutil import split_sentences
+
+    text = ("The mayor of Kharkiv, Ihor Terekhov, said the city was hit overnight. "
+            "Wimbledon organisers announced record ticket sales for the women's final. "
+            "Heavy rain is expected across the north of England on Sunday.")
+    spans = split_sentences(text)
+    assert len(spans) == 3
+    chunk, sents = embedder.embed_with_sentences([text], [spans])
+    assert sents[0].shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(sents[0], axis=1), 1.0, atol=1e-3)
+    assert float(chunk[0] @ embedder.embed([text])[0]) > 0.995  # the chunk vector is unchanged
+    # each sentence in context is closest to the same sentence embedded alone …
+    alone = embedder.embed([text[s:e] for s, e in spans])
+    assert ((sents[0] @ alone.T).argmax(1) == np.arange(3)).all()
+    # … and a question about one of them picks that one
+    for q, want in (("Who is the mayor of Kharkiv?", 0), ("Wimbledon ticket sales", 1), ("weather forecast rain", 2)):
+        assert int((sents[0] @ embedder.embed_query(q)).argmax()) == want, q
+
+
+def test_packed_sentence_vectors_keep_their_spans_and_similarities():
+    from rag import sentvec
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(5, 384)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    spans = [(0, 10), (11, 40), (41, 41), (42, 90), (91, 200)]
+    got = sentvec.unpack(sentvec.pack(spans, v))
+    assert list(got) == spans
+    q = rng.normal(size=384).astype(np.float32)
+    q /= np.linalg.norm(q)
+    np.testing.assert_allclose([got[s] @ q for s in spans], v @ q, atol=5e-3)

@@ -38,6 +38,16 @@ def check_index(engine) -> dict[str, int]:
     # every file points at articles that exist, and every article is referenced by a file
     referenced = {d for f in m.files().values() for d in f.doc_ids}
     assert referenced == set(docs)
+    # the answerer's sentence vectors: one set per live chunk, for exactly the sentences it will split
+    # that chunk into (none left behind by removed or re-embedded articles)
+    if hasattr(engine.embedder, "embed_with_sentences"):
+        from rag import sentvec
+        from rag.textutil import split_sentences
+
+        rows = dict(m.db.execute("SELECT chunk_id, data FROM sentences"))
+        assert set(rows) == m.chunk_ids()
+        for cid, did, s, e, text in m.iter_chunks():
+            assert list(sentvec.unpack(rows[cid])) == split_sentences(text)
     return per_doc
 
 
