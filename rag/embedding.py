@@ -106,6 +106,23 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
 
+    def embed_with_sentences(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *,
+                             progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """As ``OnnxEmbedder.embed_with_sentences``: sentence vectors pooled from the chunk's pass."""
+        texts = list(texts)
+        self.history.append(len(texts))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        outs = self.model.encode(texts, batch_size=self.batch_size, output_value=None, normalize_embeddings=True,
+                                 show_progress_bar=progress)
+        offsets = self.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                                 max_length=self.max_tokens)["offset_mapping"]
+        vecs = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs]).astype(np.float32)
+        sents = [_pool_spans(o["token_embeddings"][: len(off)].float().cpu().numpy(), off, sp, v)
+                 if sp else np.zeros((0, self.dim), dtype=np.float32)
+                 for o, off, sp, v in zip(outs, offsets, spans, vecs)]
+        return vecs, sents
+
 
 class _HFCallable:
     """Called like a Hugging Face tokenizer for what chunking uses: ``input_ids`` and, on request,

@@ -148,3 +148,15 @@ def test_packed_sentence_vectors_keep_their_spans_and_similarities():
     q = rng.normal(size=384).astype(np.float32)
     q /= np.linalg.norm(q)
     np.testing.assert_allclose([got[s] @ q for s in spans], v @ q, atol=5e-3)
+
+
+def test_torch_encoder_gives_the_same_sentence_vectors(embedder, fp32):
+    from rag.textutil import split_sentences
+
+    texts = seed_texts()[:6]
+    spans = [split_sentences(t) for t in texts]
+    v8, s8 = embedder.embed_with_sentences(texts, spans)
+    v32, s32 = fp32.embed_with_sentences(texts, spans)
+    assert (v8 * v32).sum(1).min() > 0.98
+    for a, b in zip(s8, s32):
+        assert a.shape == b.shape and (a * b).sum(1).min() > 0.95
