@@ -6,7 +6,9 @@ site-packages, never from a hub) as an int8 ONNX model built once into the user 
 time. ``SentenceTransformerEmbedder`` is the fp32 torch path (``RAG_ENCODER=torch``, GPUs).
 ``HashingEmbedder`` is a real, deterministic fake for tests and for trying the project without a
 model. Each keeps a ``history`` of how many texts it embedded per call so the sync logic can be
-tested by counting embedding calls.
+tested by counting embedding calls. The two real encoders also have ``embed_with_sentences``: the
+vectors of the sentences inside each chunk, pooled from the chunk's own pass (ingest stores them for
+the answerer; an embedder without it makes the answerer embed sentences at query time).
 """
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 

@@ -143,6 +143,18 @@ class Manifest:
         q = f"SELECT chunk_id, data FROM sentences WHERE chunk_id IN ({','.join('?' * len(ids))})"
         return dict(self.db.execute(q, ids).fetchall())
 
+    def chunks_without_sentences(self) -> list[Chunk]:
+        """The chunks that have no sentence vectors."""
+        cur = self.db.execute(
+            'SELECT c.doc_id, c.idx, c.start, c."end", d.text FROM chunks c JOIN docs d USING(doc_id) '
+            "WHERE c.chunk_id NOT IN (SELECT chunk_id FROM sentences) ORDER BY c.doc_id, c.idx")
+        return [Chunk(did, idx, s, e, text[s:e]) for did, idx, s, e, text in cur]
+
+    def add_sentence_vectors(self, packed: dict[str, bytes]) -> None:
+        with self._tx(bump=False):  # the answerer's data, not the index's content
+            self.db.executemany("INSERT OR REPLACE INTO sentences SELECT ?, doc_id, ? FROM chunks WHERE chunk_id=?",
+                                [(cid, blob, cid) for cid, blob in packed.items()])
+
     def is_empty(self) -> bool:
         """No article committed (one row looked at; counts() scans the tables)."""
         return self.db.execute("SELECT 1 FROM docs LIMIT 1").fetchone() is None

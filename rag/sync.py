@@ -201,6 +201,7 @@ def run_sync(
         # edited files, deleted files' articles), then their vectors
         dead = manifest.remove_files(removed_paths)
         _delete_vectors(store, dead)
+        report.sentences_backfilled = _backfill_sentences(manifest, embedder, overlap_tokens, progress)
         manifest.mark_ingest(embedder.name)
     report.seconds = time.perf_counter() - t0
     return report
@@ -247,6 +248,30 @@ def _embed_with_sentences(embedder, chunks_docs, headers, inputs):
             at = len(headers[did])
             packed[c.id] = sentvec.pack([(s - at, e - at) for s, e in sp], mat)
     return vectors, packed
+
+
+def _backfill_sentences(manifest: Manifest, embedder, overlap_tokens: int, progress: bool) -> int:
+    """An index built before sentence vectors existed gets them on its next ingest, once: its chunks
+    go through the encoder again (their vectors in Chroma stay). Interrupted, it resumes next time."""
+    if manifest.get_meta("sentences") == "complete" or not hasattr(embedder, "embed_with_sentences"):
+        return 0
+    todo = manifest.chunks_without_sentences()
+    spec = ChunkSpec(max_tokens=embedder.max_tokens, overlap_tokens=overlap_tokens)
+    headers: dict[str, str] = {}
+    bar = _bar(len(todo), progress and bool(todo), "adding sentence vectors")
+    for i in range(0, len(todo), BATCH_CHUNKS):
+        part = todo[i : i + BATCH_CHUNKS]
+        for c in part:
+            if c.doc_id not in headers:
+                d = manifest.doc(c.doc_id)
+                headers[c.doc_id] = fit_header(make_header(d.title, d.text), embedder.tokenizer, spec)
+        chunks_docs = [(c.doc_id, None, c) for c in part]
+        _, packed = _embed_with_sentences(embedder, chunks_docs, headers, [headers[c.doc_id] + c.text for c in part])
+        manifest.add_sentence_vectors(packed)
+        bar.update(len(part))
+    bar.close()
+    manifest.set_meta("sentences", "complete")
+    return len(todo)
 
 
 def _delete_vectors(store, dead_docs: set[str]) -> None:

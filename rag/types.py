@@ -96,6 +96,7 @@ class IngestReport:
     dry_run: bool = False
     seconds: float = 0.0
     chars_embedded: int = 0
+    sentences_backfilled: int = 0  # chunks of an older index given sentence vectors this run
 
     def summary(self) -> str:
         verb = "would change" if self.dry_run else "done"
@@ -103,6 +104,8 @@ class IngestReport:
             f"{verb}: {self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {len(self.skipped)} skipped; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s"
+            + (f"; sentence vectors added to {self.sentences_backfilled} chunks of the older index"
+               if self.sentences_backfilled else "")
         )
 
 

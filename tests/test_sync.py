@@ -337,3 +337,22 @@ def test_overlapping_roots_count_each_file_once(make_engine, counting_embedder, 
     assert eng.stats().files == 5 and len(check_index(eng)) == 5
     r = eng.ingest([news / "sub", news])
     assert (r.added, r.unchanged, r.removed) == (0, 5, 0)
+
+
+def test_an_index_from_before_sentence_vectors_gets_them_on_the_next_ingest(make_engine, counting_embedder, news):
+    eng = make_engine()
+    eng.ingest([news])
+    want = dict(eng.manifest.db.execute("SELECT chunk_id, data FROM sentences"))
+    # what an index built by the previous version looks like: no sentence vectors at all
+    eng.manifest.db.execute("DELETE FROM sentences")
+    eng.manifest.db.execute("DELETE FROM meta WHERE key='sentences'")
+    counting_embedder.history.clear()
+    r = eng.ingest([news])
+    assert (r.added, r.updated, r.removed, r.chunks_embedded) == (0, 0, 0, 0)
+    assert r.sentences_backfilled == len(want) == embedded(counting_embedder)
+    assert "sentence vectors added to" in r.summary()
+    check_index(eng)  # every chunk has them again, for the sentences the answerer will split it into
+    hits = eng.retrieve("harbour", top_k=3)
+    assert set(eng.sentence_vectors(hits)) == {h.chunk_id for h in hits}
+    counting_embedder.history.clear()
+    assert eng.ingest([news]).sentences_backfilled == 0 and embedded(counting_embedder) == 0  # once
