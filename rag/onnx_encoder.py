@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,27 @@ def cached_model(info: ModelInfo, cache_dir: Path, *, label: str = "", quiet: bo
 
 def build(info: ModelInfo, out: Path) -> None:
     """Export (torch → ONNX, pooling inside the graph), fuse, quantize; write ``out`` atomically."""
+    with _root_logger_kept():
+        _build(info, out)
+
+
+@contextmanager
+def _root_logger_kept():
+    """onnxruntime's quantization package calls ``logging.basicConfig(level=INFO)`` when imported and
+    quantize_dynamic logs advice on the root logger: without this, the rest of the process would
+    print every library's debug lines (bm25s's among them)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+        root.setLevel(level)
+
+
+def _build(info: ModelInfo, out: Path) -> None:
     try:
         import onnx
         import torch
@@ -139,13 +161,8 @@ def build(info: ModelInfo, out: Path) -> None:
         else:
             fused = raw
         tmp_out = Path(tmp) / "model.int8.onnx"
-        quiet_root = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic logs advice on the root logger
-        try:
-                quantize_dynamic(str(fused), str(tmp_out), weight_type=QuantType.QInt8, per_channel=True,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        finally:
-            logging.getLogger().setLevel(quiet_root)
+        quantize_dynamic(str(fused), str(tmp_out), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         os.replace(tmp_out, out)
 
 

@@ -69,12 +69,15 @@ def test_built_once_then_loaded_from_the_cache(tmp_path):
     code = ("import sys, time\nfrom rag.embedding import OnnxEmbedder\nt=time.time()\n"
             "e = OnnxEmbedder(cache_dir=__import__('pathlib').Path(sys.argv[1]))\n"
             "v = e.embed_query('Who is the mayor of Kharkiv?')\n"
+            # a library that logs at DEBUG on its own logger (bm25s does) stays quiet after a build
+            "import logging\nlog = logging.getLogger('chatty'); log.setLevel(logging.DEBUG); log.debug('NOISE')\n"
             "print(round(float(v @ v), 3), 'torch' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     first = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
                            timeout=300)
     assert first.returncode == 0, first.stderr
     assert "preparing the int8 encoder" in first.stderr
+    assert "NOISE" not in first.stderr, first.stderr
     built = list(tmp_path.glob("*/model.int8.onnx"))
     assert len(built) == 1 and built[0].stat().st_size < 40e6  # int8: a quarter of the fp32 weights
     assert not list(tmp_path.glob("*/tmp*")), "no leftovers of the build"
