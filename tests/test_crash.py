@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 N_FILES = 240
 
 CHILD = """
-import sys
+import signal, sys
+# a suite started in the background (`cmd &` without job control) runs with SIGINT ignored, which
+# children inherit; Ctrl-C must reach this ingest however the suite was started
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import rag.sync
 rag.sync.BATCH_CHUNKS = int(sys.argv[1])  # many small commits: more places to be killed in
 from rag.cli import main
