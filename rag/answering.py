@@ -27,7 +27,7 @@ def answer_stream(engine, question: str, history: list[tuple[str, str]], *, top_
                 llm_fault = e  # the offline rewrite will do; and don't wait on a failing server twice
     hits = engine.retrieve(standalone, top_k, **filters)
     if llm is not None and llm_fault is not None:
-        ans = extractive.answer(standalone, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
+        ans = _offline(engine, standalone, hits)
         ans.fallback_reason = f"{llm.backend} failed: {llm_fault}"
     elif llm is not None:
         try:
@@ -41,10 +41,15 @@ def answer_stream(engine, question: str, history: list[tuple[str, str]], *, top_
             yield final
             return
         except LLMError as e:
-            ans = extractive.answer(standalone, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
+            ans = _offline(engine, standalone, hits)
             ans.fallback_reason = f"{llm.backend} failed: {e}"
     else:
-        ans = extractive.answer(standalone, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
+        ans = _offline(engine, standalone, hits)
     ans.question, ans.standalone_question = question, standalone
     yield ans.text
     yield ans
+
+
+def _offline(engine, question: str, hits) -> Answer:
+    """The extractive answer, with the sentence vectors the index stored for these hits."""
+    return extractive.answer(question, hits, engine.embedder, sentence_vectors=engine.sentence_vectors(hits))
