@@ -28,6 +28,7 @@ from .types import Answer, Citation, Hit
 REFUSAL = "The articles don't say."
 DENSE_SENTENCES = 24  # sentences embedded per question when the index has no sentence vectors
 ALONE_SENTENCES = 4  # the closest sentences (in context) whose similarity alone the refusal tests see
+W_DENSE, W_LEXICAL, W_RANK = 0.55, 0.35, 0.10  # a sentence's score: similarity, shared terms, passage rank
 BACKEND = "extractive"
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -230,7 +231,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
     rank = [1.0 / (1 + s.hit_index) ** 0.5 for s in sentences]
     alone = _dense(question, hits, sentences, rank, embedder, sentence_vectors or {})
     for i, s in enumerate(sentences):
-        s.score = 0.55 * s.dense + 0.35 * s.lexical + 0.10 * rank[i]
+        s.score = W_DENSE * s.dense + W_LEXICAL * s.lexical + W_RANK * rank[i]
 
     refused, why = _should_refuse(question, hits, sentences, key_terms, alone)
     if refused:
@@ -296,7 +297,9 @@ def _dense(question, hits, sentences, rank, embedder, stored) -> Callable[[list[
         else:
             dense[i] = float(v @ qv)
     if missing:
-        shortlist = sorted(missing, key=lambda i: -(0.35 * sentences[i].lexical + 0.10 * rank[i]))[:DENSE_SENTENCES]
+        # the score without its dense part
+        shortlist = sorted(missing, key=lambda i: -(W_LEXICAL * sentences[i].lexical + W_RANK * rank[i]))
+        shortlist = shortlist[:DENSE_SENTENCES]
         for i, d in zip(shortlist, embedder.embed([sentences[i].text for i in shortlist]) @ qv):
             sentences[i].alone = dense[i] = float(d)
     floor = min(dense.values())
