@@ -121,7 +121,6 @@ class SentenceTransformerEmbedder:
                                  max_length=self.max_tokens)["offset_mapping"]
         vecs = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs]).astype(np.float32)
         sents = [_pool_spans(o["token_embeddings"][: len(off)].float().cpu().numpy(), off, sp, v)
-                 if sp else np.zeros((0, self.dim), dtype=np.float32)
                  for o, off, sp, v in zip(outs, offsets, spans, vecs)]
         return vecs, sents
 
@@ -279,9 +278,8 @@ class OnnxEmbedder:
             out[rows] = got[0]
             if spans is not None:
                 for j, r in enumerate(rows):
-                    if spans[r]:
-                        sent_out[r][:] = _pool_spans(got[1][j, : len(ids[r])], encs[r].offsets[: len(ids[r])],
-                                                     spans[r], out[r])
+                    sent_out[r][:] = _pool_spans(got[1][j, : len(ids[r])], encs[r].offsets[: len(ids[r])],
+                                                 spans[r], out[r])
         return out
 
 
