@@ -46,7 +46,8 @@ def test_seed_questions_are_answered_with_cited_verbatim_sentences(seeds_index, 
         assert f"{c.snippet} [{c.n}]" in ans.text
 
 
-def test_answering_reads_stored_sentence_vectors_instead_of_embedding_sentences(seeds_index, tmp_path, embedder):
+def test_answering_reads_stored_sentence_vectors_instead_of_embedding_sentences(seeds_index, tmp_path, embedder,
+                                                                                 make_engine):
     """Sentences are compared with the question through vectors stored at ingest; only the question
     and the few sentences the refusal tests look at are embedded per question. An index built before
     sentence vectors existed still answers (it embeds sentences then)."""
@@ -58,8 +59,7 @@ def test_answering_reads_stored_sentence_vectors_instead_of_embedding_sentences(
 
     old = tmp_path / "old"
     shutil.copytree(seeds_index.index_dir, old)
-    eng = rag.Engine(settings=rag.Settings(index_dir=old, seeds_dir=None, progress=False, llm="extractive"),
-                     embedder=embedder)
+    eng = make_engine(index_dir=old)
     eng.manifest.db.execute("DELETE FROM sentences")
     embedder.history.clear()
     ans_old = eng.query(question)
