@@ -85,8 +85,8 @@ def make_questions(articles: list[tuple[str, str]], n: int, seed: int = 7) -> li
 # --- caching embedders (build only) -----------------------------------------------------------
 
 class CachingEmbedder:
-    """Our embedder interface, delegating to a real embedder and memoising ``embed`` (and
-    ``embed_with_sentences``) by input text; ``embed_query`` is passed through uncached."""
+    """Our embedder interface, delegating to a real embedder and memoising ``embed_with_sentences``
+    (what ingest calls) by input text and spans; ``embed_query`` is passed through uncached."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -98,21 +98,16 @@ class CachingEmbedder:
     tokenizer = property(lambda self: self.inner.tokenizer)
 
     def embed(self, texts, *, progress: bool = False):
-        import numpy as np
-
-        texts = list(texts)
-        self.history.append(len(texts))
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if missing:
-            self.cache.update(zip(missing, self.inner.embed(missing, progress=progress)))
-        return np.stack([self.cache[t] for t in texts]) if texts else self.inner.embed([])
+        # ingest calls embed_with_sentences; this is the same memo, for anything else
+        return self.embed_with_sentences(texts, [[] for _ in texts], progress=progress)[0]
 
     def embed_with_sentences(self, texts, spans, *, progress: bool = False):
-        """The same memo for the chunk + sentence vectors pass (what our ingest calls)."""
         import numpy as np
 
         texts, keys = list(texts), [(t, tuple(map(tuple, sp))) for t, sp in zip(texts, spans)]
         self.history.append(len(texts))
+        if not keys:
+            return self.inner.embed_with_sentences([], [])
         missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
         if missing:
             vecs, sents = self.inner.embed_with_sentences([t for t, _ in missing], [list(sp) for _, sp in missing],
