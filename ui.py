@@ -28,7 +28,7 @@ from typing import Any
 import rag  # first: switches off analytics/telemetry before gradio is imported
 from rag.config import Settings
 from rag.errors import RagError
-from rag.types import Answer, IngestReport
+from rag.types import Answer, IngestReport, Status
 
 import gradio as gr  # noqa: E402  (after rag on purpose)
 
@@ -69,6 +69,11 @@ def answer_html(text: str, *, refused: bool = False) -> str:
         return (f'<div class="rag-answer rag-refused"><div class="rag-label">Not in the articles</div>'
                 f'{body}</div>')
     return f'<div class="rag-answer">{body}</div>'
+
+
+def status_html(status: Status) -> str:
+    """A waiting bubble: the model is reading the sources (a local one can take a minute)."""
+    return f'<div class="rag-answer rag-status rag-muted">{esc(status.message)}</div>'
 
 
 def plain_text(fragment: str) -> str:
@@ -133,6 +138,8 @@ def _short_source(source: str) -> str:
 
 
 def sources_html(engine, answer: Answer | None) -> str:
+    """The cited articles in answer order, one card each (title, date, source), with every passage
+    the answer quotes from it highlighted; where the sources disagree, a note above them."""
     if answer is None:
         return ('<div class="rag-sources"><h3>Sources</h3><p class="rag-muted">Ask a question: the passages '
                 'each answer cites appear here, with the quoted span highlighted.</p></div>')
@@ -143,38 +150,66 @@ def sources_html(engine, answer: Answer | None) -> str:
     head = ('<h3>Closest passages</h3><p class="rag-muted rag-refused-note">They do not answer the question.</p>'
             if answer.refused else "<h3>Sources</h3>")
     texts: dict[str, str | None] = {}
-    cards = []
+    by_doc: dict[str, list] = {}
     for c in answer.citations:
-        if c.doc_id not in texts:
+        by_doc.setdefault(c.doc_id, []).append(c)
+    cards = []
+    for doc_id, cites in by_doc.items():
+        if doc_id not in texts:
             try:
-                texts[c.doc_id] = engine.article(c.doc_id).text
+                texts[doc_id] = engine.article(doc_id).text
             except RagError:
-                texts[c.doc_id] = None
-        text = texts[c.doc_id]
-        if text is not None and text[c.start:c.end] == c.snippet:
-            passage = passage_html(text, c.start, c.end)
-        else:
-            passage = f"<mark>{_lines(esc(c.snippet))}</mark>"
+                texts[doc_id] = None
+        text = texts[doc_id]
+        passages = []
+        for c in cites:
+            if text is not None and text[c.start:c.end] == c.snippet:
+                passage = passage_html(text, c.start, c.end)
+            else:
+                passage = f"<mark>{_lines(esc(c.snippet))}</mark>"
+            label = f'<span class="rag-n">[{int(c.n)}]</span> ' if len(cites) > 1 else ""
+            passages.append(f'<blockquote class="rag-passage">{label}{passage}</blockquote>')
+        c = cites[0]
+        numbers = "".join(f"[{int(x.n)}]" for x in cites)
         cards.append(
             f'<article class="rag-src" id="rag-src-{int(c.n)}">'
-            f'<div class="rag-src-head"><span class="rag-n">[{int(c.n)}]</span> '
+            f'<div class="rag-src-head"><span class="rag-n">{numbers}</span> '
             f'<span class="rag-title">{esc(c.title) or "Untitled"}</span></div>'
             f'<div class="rag-meta">{esc(c.date or "undated")} · '
             f'<span class="rag-source" title="{esc(c.source)}">{esc(_short_source(c.source))}</span></div>'
-            f'<blockquote class="rag-passage">{passage}</blockquote></article>')
+            f'{"".join(passages)}</article>')
     cls = "rag-sources rag-sources-refused" if answer.refused else "rag-sources"
-    return f'<div class="{cls}" data-question="{esc(answer.question)}">{head}{"".join(cards)}</div>'
+    return (f'<div class="{cls}" data-question="{esc(answer.question)}">{conflicts_html(answer)}{head}'
+            f'{"".join(cards)}</div>')
+
+
+def conflicts_html(answer: Answer) -> str:
+    """Where the cited sources disagree: each value with its [n] and its article's date."""
+    conflicts = getattr(answer, "conflicts", None) or []
+    if not conflicts:
+        return ""
+    rows = []
+    for d in conflicts:
+        what = {"killed": "number killed", "injured": "number injured"}.get(d.quantity, d.quantity)
+        subject = f" ({esc(d.subject)})" if d.subject else ""
+        values = "; ".join(f'{esc(cl.value)} <span class="rag-n">[{int(cl.n)}]</span>'
+                           + (f' <span class="rag-muted">{esc(cl.date)}</span>' if cl.date else "")
+                           for cl in d.claims)
+        rows.append(f'<p class="rag-conflict"><span class="rag-conflict-what">{esc(what)}</span>{subject}: '
+                    f'{values}</p>')
+    return f'<div class="rag-conflicts"><h3>Reports differ</h3>{"".join(rows)}</div>'
 
 
 SEARCHING = '<div class="rag-sources"><h3>Sources</h3><p class="rag-muted">Searching the articles…</p></div>'
 
 
-def backend_html(backend: str, fallback_reason: str | None = None) -> str:
+def backend_html(backend: str, fallback_reason: str | None = None, kind: str | None = None) -> str:
     label = "offline extractive" if backend == "extractive" else backend
+    shape = f' <span class="rag-kind">· {esc(kind)} answer</span>' if kind else ""
     if fallback_reason:
-        return (f'<div class="rag-backend rag-fallback">Answerer: <b>{esc(label)}</b> (fallback: '
+        return (f'<div class="rag-backend rag-fallback">Answerer: <b>{esc(label)}</b>{shape} (fallback: '
                 f'{esc(fallback_reason)})</div>')
-    return f'<div class="rag-backend">Answerer: <b>{esc(label)}</b></div>'
+    return f'<div class="rag-backend">Answerer: <b>{esc(label)}</b>{shape}</div>'
 
 
 def stats_html(engine) -> str:
@@ -253,6 +288,12 @@ CSS = """
 .rag-passage { margin: 0; padding: 0 0 0 0.6rem; border-left: 3px solid var(--border-color-primary);
                font-size: 0.92rem; line-height: 1.45; overflow-wrap: anywhere; }
 .rag-passage mark { background: rgba(250, 204, 21, 0.45); color: inherit; padding: 0 1px; border-radius: 2px; }
+.rag-passage + .rag-passage { margin-top: 0.4rem; }
+.rag-conflicts { border-left: 4px solid #b45309; padding: 0.3rem 0.6rem; margin-bottom: 0.6rem;
+                 background: rgba(217, 119, 6, 0.08); border-radius: 4px; }
+.rag-conflict { margin: 0.2rem 0; font-size: 0.92rem; }
+.rag-conflict-what { font-weight: 600; }
+.rag-kind { font-weight: normal; }
 .rag-report { font-size: 0.9rem; }
 .rag-small { font-size: 0.8rem; margin: 0; }
 .rag-skipped { color: #b45309; margin-top: 0.3rem; }
@@ -287,7 +328,7 @@ def build_app(engine) -> gr.Blocks:
             raise e
         gr.Warning(str(e))
 
-    def respond(message, messages, top_k, since, until):
+    def respond(message, messages, top_k, since, until, as_of=""):
         question = (message or "").strip()
         messages = list(messages or [])
         if not question:
@@ -296,6 +337,7 @@ def build_app(engine) -> gr.Blocks:
             return
         try:
             since_d, until_d = _check_date(since, "Since"), _check_date(until, "Until")
+            as_of_d = _check_date(as_of, "As of")
         except RagError as e:
             _warn(e)
             yield messages, message, gr.skip(), gr.skip()
@@ -305,9 +347,14 @@ def build_app(engine) -> gr.Blocks:
         yield messages, "", SEARCHING, gr.skip()
         text, final = "", None
         try:
-            for piece in engine.stream(question, history=history, top_k=int(top_k), since=since_d, until=until_d):
+            for piece in engine.stream(question, history=history, top_k=int(top_k), since=since_d, until=until_d,
+                                       as_of=as_of_d, status=True):
                 if isinstance(piece, Answer):
                     final = piece
+                elif isinstance(piece, Status):
+                    if not text:  # until the first token: who is reading what, and for how long
+                        yield messages + [{"role": "assistant", "content": status_html(piece)}], gr.skip(), \
+                            gr.skip(), gr.skip()
                 elif piece:
                     text += piece
                     yield messages + [{"role": "assistant", "content": answer_html(text)}], gr.skip(), \
@@ -318,7 +365,8 @@ def build_app(engine) -> gr.Blocks:
             return
         assert final is not None, "engine.stream ended without an Answer"
         messages.append({"role": "assistant", "content": answer_html(final.text, refused=final.refused)})
-        yield messages, gr.skip(), sources_html(engine, final), backend_html(final.backend, final.fallback_reason)
+        yield messages, gr.skip(), sources_html(engine, final), backend_html(final.backend, final.fallback_reason,
+                                                                             final.kind)
 
     def new_chat():
         return [], "", sources_html(engine, None)
@@ -347,14 +395,17 @@ def build_app(engine) -> gr.Blocks:
         return report_html(report, names, uploads.resolve()), stats_html(engine)
 
     def ask(question: str, history: list | None = None, top_k: int = 5, since: str = "",
-            until: str = "") -> dict:
-        """Answer a question from the indexed articles. history: [[question, answer], ...].
-        Returns the Answer as JSON: text, refused, backend, fallback_reason, citations
-        (n, doc_id, title, date, source, snippet, start, end, score)."""
+            until: str = "", as_of: str = "") -> dict:
+        """Answer a question from the indexed articles. history: [[question, answer], ...]; as_of
+        (YYYY-MM-DD, default today): the "now" that "this week" and "latest" refer to.
+        Returns the Answer as JSON: text, refused, backend, fallback_reason, kind ("factoid" or
+        "overview"), citations (n, doc_id, title, date, source, snippet, start, end, score) and
+        conflicts (quantity, subject, claims: value, n, doc_id, date)."""
         try:
             pairs = [(str(q), str(a)) for q, a in (history or [])]
             ans = engine.query(question, history=pairs, top_k=int(top_k or settings.top_k),
-                               since=_check_date(since, "since"), until=_check_date(until, "until"))
+                               since=_check_date(since, "since"), until=_check_date(until, "until"),
+                               as_of=_check_date(as_of, "as_of"))
         except RagError as e:
             raise gr.Error(str(e)) from e
         return ans.to_dict()
@@ -387,13 +438,15 @@ def build_app(engine) -> gr.Blocks:
                                   elem_id="rag-topk")
                 since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", elem_id="rag-since", max_lines=1)
                 until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", elem_id="rag-until", max_lines=1)
+                as_of = gr.Textbox(label="As of", placeholder="today", elem_id="rag-as-of", max_lines=1,
+                                   info='what "this week" and "latest" refer to')
                 upload = gr.UploadButton("Add articles…", file_count="multiple", type="filepath",
                                          elem_id="rag-upload", variant="secondary")
                 gr.HTML('<div class="rag-muted rag-small">txt, md, html, json, jsonl or pdf; added to the '
                         'index</div>', js_on_load=None)
                 report = gr.HTML("", elem_id="rag-report", js_on_load=None)
 
-        chat_io = dict(fn=respond, inputs=[question, chatbot, top_k, since, until],
+        chat_io = dict(fn=respond, inputs=[question, chatbot, top_k, since, until, as_of],
                        outputs=[chatbot, question, sources, backend], api_visibility="private",
                        concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat", show_progress="minimal",
                        show_progress_on=[sources])

@@ -23,6 +23,8 @@ def _query_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
     p.add_argument("--source", help="only articles whose source/site/URL contains this text")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", dest="as_of",
+                   help='the "now" that "this week", "latest", "yesterday" refer to (default today)')
     p.add_argument("--llm", choices=["auto", "extractive", "openai"], help="answerer (default: RAG_LLM or auto)")
 
 
@@ -61,8 +63,20 @@ def _settings(args) -> Settings:
 
 def format_answer(ans, width: int = 100) -> str:
     lines = [ans.text]
-    label = ans.backend + (f" — fallback: {ans.fallback_reason}" if ans.fallback_reason else "")
-    if ans.citations:
+    label = ans.backend + (" · overview" if getattr(ans, "kind", "factoid") == "overview" else "") + \
+        (f" — fallback: {ans.fallback_reason}" if ans.fallback_reason else "")
+    if ans.citations and getattr(ans, "kind", "factoid") == "overview" and not ans.refused:
+        # the answer already quotes every sentence: list each cited article once, in answer order
+        lines.append("")
+        lines.append("Sources:")
+        by_doc: dict[str, list] = {}
+        for c in ans.citations:
+            by_doc.setdefault(c.doc_id, []).append(c)
+        for cites in by_doc.values():
+            c = cites[0]
+            lines.append(f"{''.join(f'[{x.n}]' for x in cites)} {c.title} ({c.date or 'undated'})")
+            lines.append(f"     {c.source}")
+    elif ans.citations:
         lines.append("")
         lines.append("Closest passages:" if ans.refused else "Sources:")
         for c in ans.citations:
@@ -133,7 +147,8 @@ def _run(args, settings: Settings) -> int:
                   f"last ingest:  {st.last_ingest or 'never'}")
         return 0
     if args.cmd == "ask":
-        ans = engine.query(args.question, top_k=args.top_k, since=args.since, until=args.until, source=args.source)
+        ans = engine.query(args.question, top_k=args.top_k, since=args.since, until=args.until, source=args.source,
+                           as_of=args.as_of)
         if args.json:
             print(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))
         else:
@@ -144,8 +159,32 @@ def _run(args, settings: Settings) -> int:
     raise RagError(f"unknown command {args.cmd}")
 
 
+class _StatusLine:
+    """While an LLM reads the sources, say so after "rag> ": rewritten in place on a terminal (with
+    the seconds waited), printed once per stage otherwise; erased before the answer."""
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.stage: str | None = None
+        self.shown = False
+
+    def show(self, status) -> None:
+        if self.tty:
+            self.out.write(f"\r\033[Krag> ({status.message})")
+        elif status.stage != self.stage:
+            self.out.write(f"({status.message})\n     ")
+        self.stage, self.shown = status.stage, True
+        self.out.flush()
+
+    def clear(self) -> None:
+        if self.shown and self.tty:
+            self.out.write("\r\033[Krag> ")
+        self.shown = False
+
+
 def _chat(engine, args) -> int:
-    from .types import Answer
+    from .types import Answer, Status
 
     history: list[tuple[str, str]] = []
     print("Ask about the articles. Empty line or Ctrl-D to quit; /new starts over.")
@@ -163,10 +202,15 @@ def _chat(engine, args) -> int:
         try:
             final = None
             sys.stdout.write("rag> ")
+            sys.stdout.flush()
+            line = _StatusLine()
             for piece in engine.stream(q, history=history, top_k=args.top_k, since=args.since, until=args.until,
-                                       source=args.source):
+                                       source=args.source, as_of=args.as_of, status=True):
                 if isinstance(piece, Answer):
                     final = piece
+                elif isinstance(piece, Status):
+                    line.show(piece)
+            line.clear()
             print(textwrap.indent(format_answer(final), "     ").lstrip())
             history.append((q, final.text))
         except RagError as e:

@@ -61,8 +61,14 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     llm_base_url: str | None = None
     llm_api_key: str | None = None
-    llm_timeout: float = 20.0
+    llm_timeout: float = 20.0  # connecting, and requests that are not a reply (model list, server props)
     llm_temperature: float = 0.0
+    llm_max_tokens: int = 512  # reply budget of an overview; a factoid answer gets half (RAG_LLM_MAX_TOKENS)
+    # a local model reads the sources for a while before its first token, then streams steadily
+    llm_first_token_timeout: float = 120.0  # RAG_LLM_FIRST_TOKEN_TIMEOUT (a non-streamed reply: all of it)
+    llm_token_gap_timeout: float = 30.0  # longest silence between streamed tokens (RAG_LLM_TOKEN_GAP_TIMEOUT)
+    llm_context: int | None = None  # the model's context in tokens (RAG_LLM_CONTEXT); None: ask the server
+    llm_stream: bool = True  # RAG_LLM_STREAM=0: one non-streamed reply, for servers or proxies that buffer
     # chat window
     ui_auth: str | None = field(default=None, repr=False)  # "user:password" for `rag ui` (RAG_UI_AUTH)
     # misc
@@ -94,6 +100,12 @@ class Settings:
         pick("llm", "RAG_LLM")
         pick("llm_model", "RAG_LLM_MODEL")
         pick("llm_timeout", "RAG_LLM_TIMEOUT", float)
+        pick("llm_max_tokens", "RAG_LLM_MAX_TOKENS", int)
+        pick("llm_first_token_timeout", "RAG_LLM_FIRST_TOKEN_TIMEOUT", float)
+        pick("llm_token_gap_timeout", "RAG_LLM_TOKEN_GAP_TIMEOUT", float)
+        pick("llm_context", "RAG_LLM_CONTEXT", int)
+        if env.get("RAG_LLM_STREAM", "") in ("0", "false", "no"):
+            kw["llm_stream"] = False
         pick("llm_base_url", "OPENAI_BASE_URL")
         pick("llm_api_key", "OPENAI_API_KEY")
         pick("ui_auth", "RAG_UI_AUTH")

@@ -172,7 +172,12 @@ class Engine:
 
     # --- read side ---
     def retrieve(self, question: str, top_k: int | None = None, *, since: str | None = None,
-                 until: str | None = None, source: str | None = None, mode: str | None = None) -> list[Hit]:
+                 until: str | None = None, source: str | None = None, mode: str | None = None,
+                 as_of: str | None = None) -> list[Hit]:
+        """``as_of``: the "now" that time words in the question ("this week", "latest") refer to;
+        default today. Such a question prefers articles dated in that window (rag/timeframe.py)."""
+        from .timeframe import time_window
+
         question = (question or "").strip()
         if not question:
             raise UserError("the question is empty; type a question about the articles")
@@ -180,6 +185,7 @@ class Engine:
         if top_k < 1:
             raise UserError("top_k must be at least 1")
         filters = Filters(validate_date(since, "since"), validate_date(until, "until"), source or None)
+        window = time_window(question, validate_date(as_of, "as-of"))
         mode = mode or self.settings.retrieval_mode
         if mode not in ("hybrid", "dense", "bm25"):
             raise UserError(f"retrieval mode must be hybrid, dense or bm25, not {mode!r}")
@@ -203,6 +209,22 @@ class Engine:
             if mode in ("hybrid", "bm25"):
                 lex = self.bm25.search(question, n, allowed)
                 ranked_lists.append([cid for cid, _ in lex])
+            if window is not None:
+                # the same searches again, restricted to the window: articles of that time get a
+                # second vote in the fusion, so they win ties without hiding the others
+                wf = Filters(max(filters.since or "", window.since), min(filters.until or "9999", window.until),
+                             filters.source)
+                in_window = m.doc_ids_where(since=wf.since, until=wf.until, source=wf.source)
+                if allowed is not None:
+                    in_window &= allowed
+                if in_window:
+                    if mode in ("hybrid", "dense"):
+                        dense_w = self.store.query(qv, n, where=dense_where(wf, in_window))
+                        ranked_lists.append([r.chunk_id for r in dense_w])
+                        for r in dense_w:
+                            where[r.chunk_id] = (r.doc_id, r.start, r.end)
+                    if mode in ("hybrid", "bm25"):
+                        ranked_lists.append([cid for cid, _ in self.bm25.search(question, n, in_window)])
             scores = fuse(ranked_lists)
             missing = [cid for cid in scores if cid not in where]
             if missing:
@@ -254,17 +276,21 @@ class Engine:
 
     # --- answering ---
     def query(self, question: str, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None,
-              *, since: str | None = None, until: str | None = None, source: str | None = None) -> Answer:
+              *, since: str | None = None, until: str | None = None, source: str | None = None,
+              as_of: str | None = None) -> Answer:
         final = None
-        for piece in self.stream(question, history=history, top_k=top_k, since=since, until=until, source=source):
+        for piece in self.stream(question, history=history, top_k=top_k, since=since, until=until, source=source,
+                                 as_of=as_of):
             if isinstance(piece, Answer):
                 final = piece
         assert final is not None
         return final
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None,
-               *, since: str | None = None, until: str | None = None, source: str | None = None
-               ) -> Iterator[str | Answer]:
+               *, since: str | None = None, until: str | None = None, source: str | None = None,
+               as_of: str | None = None, status: bool = False) -> Iterator[str | Answer]:
+        """Text deltas, then the final Answer. ``status=True`` adds ``Status`` items (what an LLM is
+        doing before its first token: "openai:m is reading 8 sources… 12 s")."""
         from .answering import answer_stream
 
         question = (question or "").strip()
@@ -272,7 +298,8 @@ class Engine:
             raise UserError("the question is empty; type a question about the articles")
         yield from answer_stream(self, question, list(history or []),
                                  top_k=self.settings.top_k if top_k is None else top_k,
-                                 filters=dict(since=since, until=until, source=source))
+                                 filters=dict(since=since, until=until, source=source, as_of=as_of),
+                                 status=status)
 
     @property
     def llm(self):

@@ -3,6 +3,7 @@
     rag eval                                   # the shipped seeds QA set on an index of seeds/
     rag eval --qa my_qa.jsonl --index index    # your questions on your index
     rag eval --rgb ../shared/data/rgb-en-dev.jsonl
+    rag eval --open --half a                   # the shipped open questions (overviews): nugget recall, one half
     rag eval --compare mode=dense/bm25/hybrid,k=3/5 --json out.json
     rag eval --min-answer-acc 0.9 --max-false-refusal 0.1   # exit 1 when missed (CI)
 
@@ -29,7 +30,7 @@ from typing import Any
 from . import metrics as M
 from .config import Settings, apply_offline_env
 from .errors import RagError, UserError
-from .qa import QASet, Turn, corpus_hash, load_qa, load_rgb, load_seeds_qa, write_corpus
+from .qa import QASet, Turn, corpus_hash, load_qa, load_rgb, load_seeds_open_qa, load_seeds_qa, write_corpus
 
 MODES = ("hybrid", "dense", "bm25")
 LLMS = ("extractive", "openai", "auto")
@@ -41,6 +42,7 @@ THRESHOLDS = [
     ("--min-answer-acc", "answer_acc", "min", "share of answerable questions answered correctly"),
     ("--min-followup-acc", "followup_acc", "min", "answer accuracy on follow-up turns of dialogues"),
     ("--min-f1", "f1", "min", "mean token F1 of answers against the gold answer"),
+    ("--min-nugget-recall", "nugget_recall", "min", "mean share of an open question's nuggets found in its answer"),
     ("--min-citation-exact", "citation_exact", "min", "share of citations whose snippet is verbatim at its offsets"),
     ("--min-citation-support", "citation_support", "min", "share of citations (of given answers) that back the answer"),
     ("--min-refusal-precision", "refusal_precision", "min", "share of refusals that were on unanswerable questions"),
@@ -57,6 +59,7 @@ ROWS = [  # (summary key, label, format)
     ("answer_acc", "answer accuracy", ".3f"),
     ("followup_acc", "follow-up accuracy", ".3f"),
     ("f1", "token F1", ".3f"),
+    ("nugget_recall", "nugget recall (open questions)", ".3f"),
     ("citation_exact", "citation exactness", ".3f"),
     ("citation_support", "citation support", ".3f"),
     ("refusal_precision", "refusal precision", ".3f"),
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--qa", metavar="FILE", help="QA set in JSONL (question, answers, unanswerable, turns, article)")
     src.add_argument("--rgb", metavar="FILE", help="RGB benchmark JSONL: indexes every passage, asks every query")
+    src.add_argument("--open", action="store_true",
+                     help="the shipped seeds set of open questions (overviews, scored by nugget recall)")
     ap.add_argument("--index", metavar="DIR",
                     help="index to evaluate (default: with --qa ./index or RAG_INDEX; for the seeds set and --rgb "
                          "an index built in the cache folder)")
@@ -108,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "Alone: the three retrieval modes")
     ap.add_argument("--json", metavar="FILE", help="write every per-question result and the summaries")
     ap.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N items of the QA set")
+    ap.add_argument("--half", choices=("a", "b"), default=None,
+                    help="every other item only (a: 1st, 3rd, …; b: 2nd, 4th, …): tune on one half, report both")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the questions answered wrongly")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     g = ap.add_argument_group("thresholds (exit 1 when any configuration misses one)")
@@ -204,7 +211,7 @@ def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[P
     if args.qa:
         qa = load_qa(args.qa)
         return qa, settings, []
-    qa = load_seeds_qa()
+    qa = load_seeds_open_qa() if args.open else load_seeds_qa()
     seeds = _seeds_dir(settings)
     files = sorted(p for p in seeds.rglob("*") if p.is_file())
     key = _cache_key(_flavour(settings), str(seeds.resolve()).encode(),  # one cached index per checkout
@@ -224,15 +231,32 @@ def _check_only_corpus(engine, corpora: list[Path]) -> None:
 
 # --- running -----------------------------------------------------------------------------------
 
+_KIND = re.compile(r"\b(how many|how much|who|whom|whose|when|where|which|what|why|how)\b", re.I)
+KINDS = {"whom": "who", "whose": "who", "how much": "how many"}
+
+
+def question_kind(question: str) -> str:
+    """who / when / where / how many / which / what / why / how / other, from the question's last
+    sentence (quiz questions often open with a sentence of context)."""
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", question.strip()) if p.strip()]
+    for part in reversed(parts or [question]):
+        m = _KIND.search(part)
+        if m:
+            k = m.group(1).lower()
+            return KINDS.get(k, k)
+    return "other"
+
+
 
 def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int,
                   articles: dict[str, str | None]) -> tuple[dict, Any]:
     """Ask one question (with history) and score it. Returns (result, Answer)."""
     t0 = time.perf_counter()
-    ans = engine.query(turn.question, history=history, top_k=top_k, since=turn.since, until=turn.until)
+    ans = engine.query(turn.question, history=history, top_k=top_k, since=turn.since, until=turn.until,
+                       as_of=turn.as_of)
     latency_ms = (time.perf_counter() - t0) * 1000
     hits = list(ans.hits) or engine.retrieve(ans.standalone_question or turn.question, top_k,
-                                             since=turn.since, until=turn.until)
+                                             since=turn.since, until=turn.until, as_of=turn.as_of)
 
     def article_text(doc_id: str) -> str | None:
         if doc_id not in articles:
@@ -242,15 +266,18 @@ def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int
                 articles[doc_id] = None
         return articles[doc_id]
 
-    groups = [list(g) for g in turn.answers]
+    # an open question without 'answers' is judged by its nuggets (all of them, for accuracy)
+    groups = [list(g) for g in (turn.answers or turn.nuggets)]
     r: dict[str, Any] = {
         "question": turn.question,
         "standalone_question": ans.standalone_question or turn.question,
-        "since": turn.since, "until": turn.until,
+        "since": turn.since, "until": turn.until, "as_of": turn.as_of, "kind": question_kind(turn.question),
         "unanswerable": turn.unanswerable, "gold": groups, "gold_articles": list(turn.articles),
         "answer": ans.text, "refused": bool(ans.refused), "backend": ans.backend,
         "fallback_reason": ans.fallback_reason, "latency_ms": round(latency_ms, 1),
         "words": M.answer_words(ans.text) if not ans.refused else None,
+        "answer_kind": getattr(ans, "kind", "factoid"), "conflicts": len(getattr(ans, "conflicts", []) or []),
+        "nugget_recall": M.nugget_recall(ans.text, turn.nuggets, refused=ans.refused),
     }
     if turn.unanswerable:
         r.update(correct=bool(ans.refused), f1=None, hit=None, rr=None)
@@ -319,9 +346,34 @@ def summarize(results: list[dict]) -> dict[str, Any]:
         "latency_p50_ms": M.percentile(lat, 50),
         "latency_p95_ms": M.percentile(lat, 95),
         "fallbacks": sum(1 for r in results if r.get("fallback_reason")),
+        "nugget_recall": M.mean(r.get("nugget_recall") for r in results),
         "citations": len(cites),
     }
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}
+
+
+def by_kind(results: list[dict]) -> dict[str, dict[str, float]]:
+    """Answer accuracy per question kind, over answerable questions: where the answerer fails."""
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        if r["unanswerable"]:
+            continue
+        k = out.setdefault(r.get("kind", "other"), {"n": 0, "correct": 0})
+        k["n"] += 1
+        k["correct"] += bool(r["correct"])
+    return {k: {"n": v["n"], "answer_acc": round(v["correct"] / v["n"], 4)}
+            for k, v in sorted(out.items(), key=lambda kv: -kv[1]["n"])}
+
+
+def kind_table(runs: list[dict]) -> str:
+    kinds = list(dict.fromkeys(k for r in runs for k in r["by_kind"]))
+    lines = ["| question kind | n | " + " | ".join(r["name"] for r in runs) + " |",
+             "|---|---:|" + "---:|" * len(runs)]
+    for k in kinds:
+        n = max(r["by_kind"].get(k, {}).get("n", 0) for r in runs)
+        cells = [format(r["by_kind"][k]["answer_acc"], ".3f") if k in r["by_kind"] else "–" for r in runs]
+        lines.append(f"| {k} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def check_thresholds(runs: list[dict], limits: dict[str, tuple[str, float]]) -> list[str]:
@@ -358,14 +410,14 @@ def markdown_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def misses(run: dict, limit: int = 40) -> str:
+def misses(run: dict, limit: int = 500) -> str:
     out = [f"Wrong in {run['name']}:"]
     for r in run["results"]:
         if r["correct"]:
             continue
         gold = "refusal" if r["unanswerable"] else " + ".join("/".join(g) for g in r["gold"])
         got = "REFUSED" if r["refused"] else re.sub(r"\s+", " ", r["answer"])[:160]
-        out.append(f"- {r['id']}: {r['question']} — expected {gold}; got: {got}")
+        out.append(f"- {r['id']} ({r.get('kind', '?')}): {r['question']} — expected {gold}; got: {got}")
         if len(out) > limit:
             out.append("- …")
             break
@@ -394,6 +446,8 @@ def _main(args, settings: Settings, embedder) -> int:
               if getattr(args, flag[2:].replace("-", "_")) is not None}
     progress = settings.progress and not args.quiet
     qa, settings, corpora = prepare(args, settings, embedder)
+    if args.half:
+        qa.items = qa.items[(0 if args.half == "a" else 1)::2]
     if args.limit:
         qa.items = qa.items[: args.limit]
     base = Config(settings.retrieval_mode, settings.top_k, settings.llm)
@@ -422,7 +476,7 @@ def _main(args, settings: Settings, embedder) -> int:
             if eng is not first:
                 eng.close()
         run = {"name": c.name, "config": asdict(c), "answerer": results[0]["backend"] if results else c.llm,
-               "summary": summarize(results), "results": results}
+               "summary": summarize(results), "by_kind": by_kind(results), "results": results}
         runs.append(run)
     failures = check_thresholds(runs, limits)
 
@@ -430,6 +484,9 @@ def _main(args, settings: Settings, embedder) -> int:
     print(f"## rag eval: {qa.name} — {qa.n_questions} questions ({n_dialogues} dialogues), "
           f"{first.stats().articles} articles in {first.index_dir}\n")
     print(markdown_table(runs))
+    if any(r["by_kind"] for r in runs):
+        print("\nAnswer accuracy by question kind:\n")
+        print(kind_table(runs))
     if args.verbose:
         for run in runs:
             print("\n" + misses(run))

@@ -23,11 +23,14 @@ from typing import Callable
 import numpy as np
 
 from .textutil import QUESTION_WORDS, STOP, content_stems, split_sentences, stem, words
+from . import features as F
+from .ranker import Ranker, default_ranker
 from .types import Answer, Citation, Hit
 
 REFUSAL = "The articles don't say."
 DENSE_SENTENCES = 24  # sentences embedded per question when the index has no sentence vectors
 ALONE_SENTENCES = 4  # the closest sentences (in context) whose similarity alone the refusal tests see
+TYPED_SHARE = 0.5  # a sentence holding the asked-for number may replace a likelier one without
 W_DENSE, W_LEXICAL, W_RANK = 0.55, 0.35, 0.10  # a sentence's score: similarity, shared terms, passage rank
 BACKEND = "extractive"
 
@@ -87,7 +90,8 @@ _WH = r"(?:which|what)\s+(?:\w+\s+){0,2}"  # "which (Russian) city", "what (new)
 
 
 def question_type(q: str) -> str:
-    """The expected answer type: who / when / where / number / entity / other."""
+    """The expected answer type: who / when / where / number / entity / name (some other "which
+    <noun>") / other."""
     ql = q.lower().strip()
     if re.search(r"\b(how many|how much|how old|how long|what percentage|death toll)\b|"
                  r"\bwhat (?:was|is|were|are) the (?:number|amount|total|revenue|price|cost|population|score)\b|"
@@ -106,6 +110,11 @@ def question_type(q: str) -> str:
     if re.search(rf"^{_WH}(?:movie|film|book|song|album|game|show|series|award|prize|product|device|app|brand|"
                  r"model|car|airbase|base|platform|network)\b", ql):
         return "entity"
+    # any other "which <noun>" / "what <noun>" asks for a name of that thing ("which chemical",
+    # "what animal"); "what is", "what kind of" ask for a description
+    if re.search(r"\b(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|"
+                 r"happened|happens|kind|type|sort|if|about|else)\b)[a-z]{3,}", ql):
+        return "name"
     return "other"
 
 
@@ -124,10 +133,10 @@ def typed_spans(text: str, qtype: str) -> list[tuple[int, int]]:
         spans = [(m.start(), m.end()) for m in _NUMBER.finditer(text)
                  if not re.fullmatch(r"(?:19|20)\d{2}", m.group())
                  and not any(a <= m.start() < b for a, b in dates)]
-    elif qtype in ("who", "where", "entity"):
+    elif qtype in ("who", "where", "entity", "name"):
         if qtype == "where":  # "Tampa, Florida": a place and its region together
             spans += [(m.start(), m.end()) for m in re.finditer(rf"{_CAP_TOKEN}(?:\s+{_CAP_TOKEN})?,\s+{_CAP_TOKEN}(?:\s+{_CAP_TOKEN})?", text)]
-        for m in (_NAME_NUM if qtype == "entity" else _NAME).finditer(text):
+        for m in (_NAME_NUM if qtype in ("entity", "name") else _NAME).finditer(text):
             toks = list(re.finditer(r"\S+", m.group()))
             i = 0
             while i < len(toks) and toks[i].group().rstrip(".,") in _CAP_STOP:
@@ -203,7 +212,10 @@ def _strip_question_words(span: str, q_stems: set[str], common: set[str] = froze
 
 
 def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, debug: bool = False,
-            sentence_vectors: dict[str, dict[tuple[int, int], np.ndarray]] | None = None) -> Extraction:
+            sentence_vectors: dict[str, dict[tuple[int, int], np.ndarray]] | None = None,
+            as_of: str | None = None, collect: bool = False, ranker: Ranker | None = None) -> Extraction:
+    """``collect``: skip the decision and return every sentence with its feature rows in
+    ``debug["X"]`` (what rag/fit.py trains on); the refusal tests' verdict is in ``debug["why"]``."""
     qtype = question_type(question)
     q_stems = content_stems(question) - {stem(w) for w in QUESTION_WORDS}
     key_terms = _key_terms(question)
@@ -234,15 +246,29 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
         s.score = W_DENSE * s.dense + W_LEXICAL * s.lexical + W_RANK * rank[i]
 
     refused, why = _should_refuse(question, hits, sentences, key_terms, alone)
-    if refused:
+    if refused and not collect:
         return Extraction([], True, qtype, debug={"why": why})
 
     candidate = None
     chosen: list[Sentence] = []
     votes: dict[str, float] = {}
     surface: dict[str, str] = {}
+    where_found: dict[str, list[Sentence]] = {}
     if qtype != "other":
         votes, own, surface, where_found = _vote(question, qtype, q_stems, hits, sentences)
+    ranker = ranker or default_ranker()
+    if collect or ranker is not None:
+        if votes:
+            ranked = sorted(votes, key=votes.get, reverse=True)
+            candidate = _most_specific(ranked[0], votes, own, qtype)
+        X = _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
+                      candidate, as_of)
+        if collect:
+            return Extraction(sentences, refused, qtype, candidate=surface.get(candidate),
+                              debug={"X": X, "why": why, "alone": alone})
+        return _decide(question, qtype, hits, sentences, X, ranker.score(X), ranker, alone,
+                       surface.get(candidate) if candidate else None, where_found.get(candidate, []), max_words)
+    if qtype != "other":
         if votes:
             ranked = sorted(votes, key=votes.get, reverse=True)
             candidate = _most_specific(ranked[0], votes, own, qtype)
@@ -275,6 +301,76 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45, de
             chosen.append(top)
     return Extraction(chosen, False, qtype, candidate=surface.get(candidate) if candidate else None,
                       debug={"votes": dict(votes)} if debug else {})
+
+
+def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
+              candidate, as_of) -> np.ndarray:
+    """The rows rag/ranker.py scores (see rag/features.py for what each column means)."""
+    from .timeframe import time_window
+
+    window = time_window(question, as_of)
+    flags = [0.0 if window is None or not h.date else (1.0 if window.contains(h.date) else -1.0) for h in hits]
+    ctx = F.Context(q_stems, weights, [F.title_overlap(q_stems, weights, h.title) for h in hits], flags,
+                    question_type(question))
+    top = max(votes.values()) if votes else 0.0
+    vote = {id(s): 0.0 for s in sentences}
+    typed = {id(s): False for s in sentences}
+    for key, found in where_found.items():
+        for s in found:
+            typed[id(s)] = True
+            vote[id(s)] = max(vote[id(s)], votes.get(key, 0.0) / top if top else 0.0)
+    winners = {id(s) for s in where_found.get(candidate, [])} if candidate else set()
+    cover = _cover(sentences, [k.lower() for k in key_terms])
+    return F.rows(sentences, ctx, sent_stems=sent_stems, cover=[cover[id(s)] for s in sentences],
+                  typed=[typed[id(s)] for s in sentences], vote=[vote[id(s)] for s in sentences],
+                  winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
+
+
+def _cover(sentences: list[Sentence], keys: list[str]) -> dict[int, float]:
+    """Share of the question's names in each sentence or the one before it (same passage)."""
+    cover: dict[int, float] = {}
+    for i, s in enumerate(sentences):
+        ctx = s.text.lower()
+        if i > 0 and sentences[i - 1].hit_index == s.hit_index:
+            ctx = sentences[i - 1].text.lower() + " " + ctx
+        cover[id(s)] = sum(k in ctx for k in keys) / len(keys) if keys else 1.0
+    return cover
+
+
+def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words) -> Extraction:
+    """The fitted scorer's pick: the most probable sentence, plus a second one when it is nearly as
+    probable and the answer stays short."""
+    order = ranker.order(X, p)
+    if qtype == "number" and not X[order[0], F.INDEX["has_type"]]:
+        # the likeliest sentence holds no number: it cannot say how many; a nearly as likely
+        # sentence that does takes its place, else the answer is a refusal
+        typed = [j for j in order if X[j, F.INDEX["has_type"]] and p[j] >= TYPED_SHARE * p[order[0]]]
+        if typed:
+            order = np.array([typed[0]] + [j for j in order if j != typed[0]])
+    best = sentences[order[0]]
+    for s, pi in zip(sentences, p):
+        s.score = float(pi)
+    cand = candidate if best in winner_sents else None
+    weak = _weak_answer(question, qtype, best, cand, hits, alone)
+    if not weak and qtype == "number" and not X[order[0], F.INDEX["has_type"]]:
+        # the likeliest sentence holds no number: it cannot say how many (a date can be "on
+        # Monday", which is no date span, so "when" questions are not held to this)
+        weak = "the closest passage gives no number"
+    if weak:
+        return Extraction([], True, qtype, candidate=cand, debug={"why": weak})
+    chosen = [best]
+    # the second sentence: the best one holding the vote winner when the first does not (votes
+    # across passages catch what one sentence's score misses), else the next most probable
+    second = [j for j in order[1:] if sentences[j] in winner_sents] if best not in winner_sents else []
+    for j in second + [j for j in order[1:] if j not in second]:
+        if p[j] < ranker.second_ratio * p[order[0]]:
+            break
+        s = sentences[j]
+        if s.text == best.text or len(words(best.text)) + len(words(s.text)) > max_words:
+            continue
+        chosen.append(s)
+        break
+    return Extraction(chosen, False, qtype, candidate=cand)
 
 
 def _dense(question, hits, sentences, rank, embedder, stored) -> Callable[[list[Sentence]], list[float]]:
@@ -390,13 +486,7 @@ def _vote(question, qtype, q_stems, hits, sentences):
     person_q = bool(re.search(r"\b(ceo|director|actor|actress|president|winner|won|star(?:s|ring)?|player|"
                               r"author|singer|coach|chairman|founder|minister|mayor|governor|leader)\b", question, re.I))
     per_doc: dict[tuple[str, str], float] = {}
-    keys = [k.lower() for k in _key_terms(question)]
-    cover: dict[int, float] = {}
-    for i, s in enumerate(sentences):
-        ctx = s.text.lower()
-        if i > 0 and sentences[i - 1].hit_index == s.hit_index:
-            ctx = sentences[i - 1].text.lower() + " " + ctx
-        cover[id(s)] = sum(k in ctx for k in keys) / len(keys) if keys else 1.0
+    cover = _cover(sentences, [k.lower() for k in _key_terms(question)])
     q_years = set(_YEAR.findall(question))
     for s in sentences:
         seen_here = set()
@@ -404,12 +494,12 @@ def _vote(question, qtype, q_stems, hits, sentences):
         contrast_pos = _rel_positions(s.text, contrast) if contrast else []
         own_pos = _rel_positions(s.text, rel & _CASUALTY) if contrast else []
         spans = typed_spans(s.text, qtype)
-        if qtype in ("who", "where", "entity"):
+        if qtype in ("who", "where", "entity", "name"):
             spans = [x for a, b in spans for x in _split_headline(s.text, a, b, lower_words)]
         for a, b in spans:
             span = s.text[a:b]
             stripped = False
-            if qtype in ("who", "where", "entity"):
+            if qtype in ("who", "where", "entity", "name"):
                 full = span
                 span = _strip_question_words(span, q_stems, lower_words)
                 stripped = span != full and len(span.split()) == 1
@@ -447,7 +537,7 @@ def _vote(question, qtype, q_stems, hits, sentences):
                 w *= 0.5  # the sentence is about another year than the one asked about
             if qtype == "when" and not re.search(r"[a-z]", key):
                 w *= 0.7  # a bare year is the least precise date
-            if qtype in ("who", "entity", "where"):
+            if qtype in ("who", "entity", "where", "name"):
                 if len(key.split()) >= 2:
                     w *= 1.15  # full names over bare surnames
                 elif key in lower_words:
@@ -522,9 +612,16 @@ def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, s
     return False, ""
 
 
-_ROLE_Q = re.compile(r"\bwho (?:is|was|are|were|will be)\b.*\b(?:mayor|governor|ceo|president|minister|director|"
-                     r"chief|head|leader|chairman|chair|commander|spokesman|spokeswoman|spokesperson|secretary|"
-                     r"ambassador|coach|captain|founder|owner|author|editor)\b|\bname of the\b", re.I)
+_ROLES = (r"mayor|governor|ceo|president|minister|director|chief|head|leader|chairman|chair|commander|spokesman|"
+          r"spokeswoman|spokesperson|secretary|ambassador|coach|captain|founder|owner|author|editor")
+_ROLE_Q = re.compile(rf"\bwho (?:is|was|are|were|will be)\b.*?\b(?P<role>{_ROLES})\b|\bname of the\b", re.I)
+_ROLE_WORD = re.compile(rf"\b(?:{_ROLES})\b", re.I)
+
+
+def _with_previous(s: "Sentence", hits: list[Hit]) -> str:
+    """The sentence with the text before it in its passage (a role is often named just before)."""
+    h = hits[s.hit_index]
+    return h.text[max(0, s.start - h.start - 200): s.end - h.start]
 
 
 # what a count is about, however the article words it (compared on 5-letter stem prefixes)
@@ -549,12 +646,19 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
         near = {_concept(w) for w in content_stems(chosen.text)}
         asked = {_concept(w) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
         if asked and not asked & near:
-            return f"the number found is not about {', '.join(sorted(asked))}"
-    if qtype != "other":
+            said = [w for w in words(question) if _concept(_RELATION_ALIASES.get(w.lower(), stem(w))) in asked]
+            return f"the number found is not about {', '.join(dict.fromkeys(w.lower() for w in said))}"
+    if qtype not in ("other", "name"):  # "name": a weaker guess at the type, not a reason to refuse
         d = alone([chosen])[0]
         if d < 0.40 or (chosen.lexical < 0.30 and d < 0.50):
             return f"answer sentence too far from the question (dense {d:.2f}, lexical {chosen.lexical:.2f})"
-    if candidate and _ROLE_Q.search(question):
+    role = _ROLE_Q.search(question)
+    if role and role.group("role"):
+        # "Who is the mayor of X?" is not answered by a sentence about X's governor
+        roles = {stem(r) for r in _ROLE_WORD.findall(question[role.start():])}
+        if not roles & content_stems(_with_previous(chosen, hits)):
+            return f"no passage names the {role.group('role').lower()}"
+    if candidate and role:
         toks = candidate.split()
         if len(toks) < 2 and not _looks_like_person(_norm(candidate) + " x"):
             return f"no name found for the role asked about (best: {candidate})"
@@ -580,25 +684,26 @@ def split_question(question: str) -> list[str]:
 
 
 def answer(question: str, hits: list[Hit], embedder, *,
-           sentence_vectors: dict[str, dict[tuple[int, int], np.ndarray]] | None = None) -> Answer:
+           sentence_vectors: dict[str, dict[tuple[int, int], np.ndarray]] | None = None,
+           as_of: str | None = None, ranker: Ranker | None = None) -> Answer:
     """``sentence_vectors``: per chunk id, the vectors stored at ingest (Engine.sentence_vectors);
     sentences without one are embedded now."""
     parts = split_question(question)
     if not hits:
         return refusal(question, hits)
-    exs = [extract(q, hits, embedder, sentence_vectors=sentence_vectors) for q in parts]
+    exs = [extract(q, hits, embedder, sentence_vectors=sentence_vectors, as_of=as_of, ranker=ranker) for q in parts]
     if len(parts) > 1:  # a two-part question: each part answered by its own sentence
         sentences = []
         for ex in exs:
             if not ex.refused and ex.sentences and ex.sentences[0] not in sentences:
                 sentences.append(ex.sentences[0])
         if not sentences:
-            return refusal(question, hits)
+            return refusal(question, hits, why=exs[0].debug.get("why", ""))
         ex = Extraction(sentences, False, exs[0].qtype)
     else:
         ex = exs[0]
     if ex.refused:
-        return refusal(question, hits)
+        return refusal(question, hits, why=ex.debug.get("why", ""))
     citations, parts_text = [], []
     for i, s in enumerate(ex.sentences, 1):
         h = hits[s.hit_index]
@@ -609,13 +714,36 @@ def answer(question: str, hits: list[Hit], embedder, *,
                   hits=hits)
 
 
-def refusal(question: str, hits: list[Hit], *, backend: str = BACKEND, limit: int = 3) -> Answer:
-    """The articles don't answer: say so and show the closest passages (as citations) instead."""
+def missing_note(why: str) -> str:
+    """What the refusal tests found missing, as a sentence for the user ("" when nothing specific)."""
+    m = re.match(r"names not in the passages: (.+)$", why or "")
+    if m:
+        names = [n.strip() for n in m.group(1).split(",") if n.strip()]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        return f"No passage found mentions {listed}."
+    if why.startswith("the number found is not about"):
+        return f"The passages give no number about {why.rsplit('about ', 1)[-1]}."
+    if why.startswith("the closest passage gives no"):
+        return f"The passages closest to the question give no {why.rsplit(' ', 1)[-1]}."
+    if why.startswith("no passage names the "):
+        return f"The passages found name no {why.rsplit(' ', 1)[-1]}."
+    if why.startswith("no name found for the role"):
+        return "The passages name no one in that role."
+    if why:
+        return "No passage is close enough to the question to answer it."
+    return ""
+
+
+def refusal(question: str, hits: list[Hit], *, backend: str = BACKEND, limit: int = 3, why: str = "") -> Answer:
+    """The articles don't answer: say so, say what is missing when the refusal tests know, and show
+    the closest passages (as citations) instead."""
     citations = []
     for i, h in enumerate(hits[:limit], 1):
         spans = split_sentences(h.text) or [(0, len(h.text))]
         s, e = spans[0]
         citations.append(Citation(n=i, doc_id=h.doc_id, title=h.title, date=h.date, source=h.source,
                                   snippet=h.text[s:e], start=h.start + s, end=h.start + e, score=h.score))
-    text = REFUSAL + (" The closest passages are listed below." if citations else " No article matched.")
+    note = missing_note(why) if citations else ""
+    text = REFUSAL + (f" {note}" if note else "") + \
+        (" The closest passages are listed below." if citations else " No article matched.")
     return Answer(text=text, citations=citations, refused=True, backend=backend, question=question, hits=hits)

@@ -165,6 +165,15 @@ class Manifest:
         f = self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         return a, c, f
 
+    def undated_count(self, source: str | None = None) -> int:
+        """Articles without a date (of ``source``, matched as in doc_ids_where): a since/until filter
+        leaves them out, and the user should hear how many."""
+        q, args = "SELECT COUNT(*) FROM docs WHERE date IS NULL", []
+        if source:
+            q += " AND (source LIKE ? OR site LIKE ? OR url LIKE ?)"
+            args += [f"%{source}%"] * 3
+        return self.db.execute(q, args).fetchone()[0]
+
     def doc_ids_where(self, *, since: str | None, until: str | None, source: str | None) -> set[str]:
         q, args = "SELECT doc_id FROM docs WHERE 1=1", []
         if since:

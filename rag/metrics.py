@@ -54,6 +54,16 @@ def answer_correct(text: str, groups: Groups, *, refused: bool = False) -> bool:
     return all(group_matched(text, g) for g in groups)
 
 
+def nugget_recall(text: str, nuggets: Groups, *, refused: bool = False) -> float | None:
+    """Share of the nuggets (facts, each a group of alternative spellings) the answer contains;
+    None without nuggets, 0 for a refusal."""
+    if not nuggets:
+        return None
+    if refused:
+        return 0.0
+    return sum(group_matched(text, g) for g in nuggets) / len(nuggets)
+
+
 def any_answer_in(text: str, groups: Groups) -> bool:
     """Some alternative of some group occurs in ``text`` (is this passage evidence at all?)."""
     return any(group_matched(text, g) for g in groups)

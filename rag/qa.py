@@ -17,8 +17,14 @@ Optional per question (or per turn): ``unanswerable`` (true: the articles do not
 the right answer), ``article`` (gold article(s): file name, source path/URL or doc id — retrieval
 then counts passages from these articles instead of passages containing the answer), ``evidence``
 (verbatim quotes of the gold passages, for citation support), ``since`` / ``until`` (YYYY-MM-DD
-filters passed to the query), ``id``. A ``turns`` list makes a dialogue: each turn is asked with
+filters passed to the query), ``as_of`` (YYYY-MM-DD: the "now" that "this week", "latest"
+refer to; default today), ``id``. A ``turns`` list makes a dialogue: each turn is asked with
 the previous questions and the system's own previous answers as history.
+
+Open questions ("What happened in Belgorod?") carry ``nuggets``: the facts a good overview
+contains, each a list of alternative spellings — ``"nuggets": [["22"], ["110"], ["missiles",
+"rockets"]]``. They are scored by nugget recall (the share of nuggets found in the answer); without
+``answers`` the nuggets also serve as the gold for answer accuracy (all of them) and retrieval.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from typing import Any
 from .errors import UserError
 
 SEEDS_QA = Path(__file__).resolve().parent / "data" / "seeds_qa.jsonl"
+SEEDS_OPEN_QA = Path(__file__).resolve().parent / "data" / "seeds_open_qa.jsonl"  # open questions with nuggets
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class Turn:
     evidence: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
+    as_of: str | None = None  # the "now" of "this week" / "latest" (a quiz's date); None: today
+    nuggets: tuple[tuple[str, ...], ...] = ()  # open questions: facts a good answer contains (any alternative)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,15 @@ def answer_groups(value: Any, where: str = "answers") -> tuple[tuple[str, ...], 
     return tuple(groups)
 
 
+def _nuggets(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
+    """``nuggets``: a list of facts, each a list of alternative spellings (a bare string is one)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise UserError(f"{where}: 'nuggets' must be a non-empty list of facts, each a list of alternative strings")
+    return answer_groups(value, f"{where} (nuggets)")
+
+
 def _strs(value: Any, key: str, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -117,14 +135,16 @@ def parse_turn(obj: Any, where: str, defaults: dict | None = None) -> Turn:
     if not isinstance(unans, bool):
         raise UserError(f"{where}: 'unanswerable' must be true or false")
     groups = answer_groups(d.get("answers", d.get("answer")), where)
-    if unans and groups:
+    nuggets = _nuggets(d.get("nuggets"), where)
+    if unans and (groups or nuggets):
         raise UserError(f"{where}: a question cannot be unanswerable and have answers; drop one of them")
-    if not unans and not groups:
-        raise UserError(f"{where}: give 'answers' or set \"unanswerable\": true")
-    return Turn(question=q.strip(), answers=groups, unanswerable=unans,
+    if not unans and not groups and not nuggets:
+        raise UserError(f"{where}: give 'answers' or set \"unanswerable\": true (open questions: 'nuggets')")
+    return Turn(question=q.strip(), answers=groups, unanswerable=unans, nuggets=nuggets,
                 articles=_strs(d.get("article", d.get("articles")), "article", where),
                 evidence=_strs(d.get("evidence"), "evidence", where),
-                since=_date(d.get("since"), "since", where), until=_date(d.get("until"), "until", where))
+                since=_date(d.get("since"), "since", where), until=_date(d.get("until"), "until", where),
+                as_of=_date(d.get("as_of"), "as_of", where))
 
 
 def parse_item(obj: Any, where: str, default_id: str) -> QAItem:
@@ -135,7 +155,7 @@ def parse_item(obj: Any, where: str, default_id: str) -> QAItem:
         turns = obj["turns"]
         if not isinstance(turns, list) or not turns:
             raise UserError(f"{where}: 'turns' must be a non-empty list of {{question, answers}} objects")
-        shared = {k: obj[k] for k in ("since", "until") if k in obj}
+        shared = {k: obj[k] for k in ("since", "until", "as_of") if k in obj}
         return QAItem(item_id, tuple(parse_turn(t, f"{where} turn {i}", shared) for i, t in enumerate(turns, 1)))
     return QAItem(item_id, (parse_turn(obj, where),))
 
@@ -176,6 +196,12 @@ def load_qa(path: str | Path) -> QASet:
 def load_seeds_qa() -> QASet:
     s = load_qa(SEEDS_QA)
     s.name = "seeds"
+    return s
+
+
+def load_seeds_open_qa() -> QASet:
+    s = load_qa(SEEDS_OPEN_QA)
+    s.name = "seeds-open"
     return s
 
 

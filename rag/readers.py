@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .dates import date_from_url
 from .errors import SkipFile
 from .types import Article
 
@@ -21,9 +22,11 @@ PDF_EXT = {".pdf"}
 SUPPORTED = TEXT_EXT | HTML_EXT | JSON_EXT | PDF_EXT
 
 _DATE_LINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
+# any other format (``date March 24, 2026``) only as a line of its own: the seeds go on with the
+# text on the date's line, so a partial date there must not eat words
+_DATE_OWN_LINE = re.compile(r"^\s*date[ \t]+([^\n]*?\S)[ \t]*(?=\n|$)")
 _BOLD_TITLE = re.compile(r"^\s*\*\*(.+?)\*\*\s*$")
 _HASH_TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
-_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 TITLE_MAX_CHARS = 120
@@ -127,13 +130,16 @@ def _decode(data: bytes) -> str:
 
 
 def parse_text(raw: str, source: str) -> Article:
-    """Seeds' format: optional leading ``date YYYY-MM-DD`` (not part of the text), optional
+    """Seeds' format: optional leading ``date YYYY-MM-DD`` (or ``date <any format parse_date reads>``
+    alone on its line; not part of the text), optional
     ``**Title**`` or ``# Title`` first line; otherwise the title is the first sentence."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
     date = None
     m = _DATE_LINE.match(text)
     if m:
         date = _valid_date(m.group(1))
+        text = text[m.end():]
+    elif (m := _DATE_OWN_LINE.match(text)) and (date := _valid_date(m.group(1))):
         text = text[m.end():]
     title = None
     stripped = text.lstrip()
@@ -165,6 +171,13 @@ def _read_text(raw: str, source: str) -> list[Article]:
 # --- HTML ------------------------------------------------------------------------------------
 
 
+# htmldate reads the page's own metadata (article:published_time, JSON-LD datePublished, <time>,
+# the canonical URL). Its extensive search, trafilatura's default, guesses from free text instead:
+# "© 2021" became 2021-01-01 and a date quoted in the body became the article's. An undated page
+# must stay undated, never get a guess.
+_HTML_DATE_PARAMS = {"extensive_search": False, "original_date": True}
+
+
 def _read_html(raw: str, source: str) -> list[Article]:
     import trafilatura
 
@@ -174,7 +187,7 @@ def _read_html(raw: str, source: str) -> list[Article]:
     try:
         doc = trafilatura.bare_extraction(
             raw, with_metadata=True, include_comments=False, include_tables=True,
-            favor_recall=True, url=None,
+            favor_recall=True, url=None, date_extraction_params=_HTML_DATE_PARAMS,
         )
     except Exception as e:  # trafilatura/lxml raise many kinds on broken markup
         raise SkipFile(f"malformed HTML ({type(e).__name__})") from None
@@ -185,7 +198,7 @@ def _read_html(raw: str, source: str) -> list[Article]:
     if not text:
         raise SkipFile("HTML page has no article text")
     title = (get("title") or "").strip() or title_from_text(text)
-    date = _valid_date(get("date"))
+    date = _valid_date(get("date")) or date_from_url(get("url"))
     return [Article(text=text, title=title, date=date, source=get("url") or source,
                     url=get("url"), author=get("author"), site=get("sitename") or get("hostname"))]
 
@@ -255,11 +268,12 @@ def article_from_record(rec: dict, source: str) -> Article | None:
         return None
     text = body.replace("\r\n", "\n").strip()
     title = _str(rec.get("title")) or _str(rec.get("headline")) or title_from_text(text)
-    date = next((_valid_date(rec.get(k)) for k in _DATE_KEYS if rec.get(k)), None)
+    url = _str(rec.get("url"))
+    date = next((d for k in _DATE_KEYS if rec.get(k) is not None and (d := _valid_date(rec.get(k)))), None) \
+        or date_from_url(url)
     src = rec.get("source")
     if isinstance(src, dict):  # NewsAPI shape: {"source": {"id":..., "name":...}}
         src = src.get("name")
-    url = _str(rec.get("url"))
     return Article(text=text, title=title, date=date, source=url or source, url=url,
                    author=_str(rec.get("author")), site=_str(src))
 
@@ -302,29 +316,11 @@ def _pdf_meta(meta, name: str):
 
 
 def _valid_date(value) -> str | None:
-    """Normalise to ISO YYYY-MM-DD (also from RFC 2822 dates, as in RSS), or None when it is not a
+    """ISO YYYY-MM-DD from whatever a record or page gives (rag/dates.py), or None when it is not a
     real date."""
-    if not isinstance(value, str):
-        return None
-    m = _ISO_DATE.search(value)
-    if not m:
-        return _rfc2822_date(value)
-    y, mo, d = (int(g) for g in m.groups())
-    import datetime as _dt
+    from .dates import parse_date
 
-    try:
-        return _dt.date(y, mo, d).isoformat()
-    except ValueError:
-        return None
-
-
-def _rfc2822_date(value: str) -> str | None:
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return parsedate_to_datetime(value.strip()).date().isoformat()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    return parse_date(value)
 
 
 _READERS: dict[str, Callable[..., list[Article]]] = {

@@ -203,6 +203,7 @@ def run_sync(
         _delete_vectors(store, dead)
         report.sentences_backfilled = _backfill_sentences(manifest, embedder, overlap_tokens, progress)
         manifest.mark_ingest(embedder.name)
+        report.undated = manifest.undated_count()
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -67,6 +67,25 @@ class Citation:
     score: float
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One source's value in a disagreement: ``value`` as the article words it ("at least 22")."""
+
+    value: str
+    n: int  # the citation that quotes it
+    doc_id: str
+    date: str | None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Cited sources that give different values for the same quantity (a toll, an event's date)."""
+
+    quantity: str  # "killed", "injured", "date"
+    subject: str  # what it is about, e.g. "Belgorod" ("" when only the quantity is shared)
+    claims: tuple[Claim, ...]
+
+
 @dataclass
 class Answer:
     text: str
@@ -77,12 +96,33 @@ class Answer:
     standalone_question: str = ""
     hits: list[Hit] = field(default_factory=list)
     fallback_reason: str | None = None
+    kind: str = "factoid"  # "factoid" (one short answer) or "overview" (several cited sentences)
+    conflicts: list[Conflict] = field(default_factory=list)  # where the cited sources disagree
 
     def to_dict(self, *, with_hits: bool = False) -> dict[str, Any]:
         d = asdict(self)
         if not with_hits:
             d.pop("hits")
         return d
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the answerer is doing while no text streams yet (``engine.stream(..., status=True)``
+    only): a local model may read the sources for a minute before its first token."""
+
+    stage: str  # "condensing": rewriting a follow-up; "reading": reading the sources, no token yet
+    backend: str  # "openai:<model>"
+    sources: int = 0  # passages sent to the model
+    elapsed: float = 0.0  # seconds since the request went out
+
+    @property
+    def message(self) -> str:
+        if self.stage == "condensing":
+            what = f"{self.backend} is reading the conversation"
+        else:
+            what = f"{self.backend} is reading {self.sources} source{'s' if self.sources != 1 else ''}"
+        return what + (f"… {self.elapsed:.0f} s" if self.elapsed >= 1 else "…")
 
 
 @dataclass
@@ -97,6 +137,7 @@ class IngestReport:
     seconds: float = 0.0
     chars_embedded: int = 0
     sentences_backfilled: int = 0  # chunks of an older index given sentence vectors this run
+    undated: int = 0  # articles in the whole index without a date after this run (a date filter drops them)
 
     def summary(self) -> str:
         verb = "would change" if self.dry_run else "done"
@@ -106,6 +147,7 @@ class IngestReport:
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s"
             + (f"; sentence vectors added to {self.sentences_backfilled} chunks of the older index"
                if self.sentences_backfilled else "")
+            + (f"; {self.undated} article{'s have' if self.undated != 1 else ' has'} no date" if self.undated else "")
         )
 
 

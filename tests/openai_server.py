@@ -5,6 +5,7 @@ Speaks what the `openai` client expects: POST /v1/chat/completions (JSON, or SSE
 encoding like the real API) and GET /v1/models. Replies come from a queue, one per chat request:
 
     server.enqueue("Belgorod was hit [1].")     # streamed word by word, then finish_reason "stop"
+    server.enqueue("…", delay=2)                # a slow model: nothing for 2 s, then the reply
     server.enqueue_fault(429)                   # 401, 429, 500: an OpenAI-style JSON error
     server.enqueue_fault("hang")                # accepts the request and never answers
     server.enqueue_fault("stall")               # streams one delta, then goes silent
@@ -12,6 +13,13 @@ encoding like the real API) and GET /v1/models. Replies come from a queue, one p
     server.enqueue_fault("disconnect")          # one delta, then the connection is cut
     server.enqueue_fault("truncate")            # one delta, then a clean end without finish/[DONE]
     server.enqueue_fault("error_in_stream")     # 200, one delta, then data: {"error": {...}}
+    server.enqueue_fault("overflow")            # 400 as llama.cpp's llama-server words a prompt over n_ctx
+    server.props = {"default_generation_settings": {"n_ctx": 4096}}   # GET /props, as llama-server answers
+
+The real llama.cpp server (tests/llama_server.py) covers what a real model does; this one keeps the
+faults a real server cannot be made to produce on demand (401, 429, 5xx, an error inside a 200 stream,
+a truncated stream, keep-alive drip) and llama-server's own formats where the server we run is
+llama-cpp-python's.
 
 It imports nothing from ``rag`` so any test file (or a manual session) can use it.
 """
@@ -29,7 +37,8 @@ from typing import Iterator
 import pytest
 
 DEFAULT_REPLY = "The articles don't say."
-FAULTS = (401, 429, 500, 503, "hang", "stall", "drip", "disconnect", "truncate", "error_in_stream")
+FAULTS = (401, 429, 500, 503, "hang", "stall", "drip", "disconnect", "truncate", "error_in_stream", "overflow")
+OVERFLOW_N_CTX = 1024  # the context the "overflow" fault reports
 _STATUS_ERRORS = {
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
     429: ("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
@@ -42,6 +51,7 @@ _STATUS_ERRORS = {
 class Scripted:
     text: str | None = None  # a reply, or None for a fault
     fault: int | str | None = None
+    delay: float = 0.0  # seconds before the first byte (a model reading a long prompt)
 
 
 class FakeOpenAI:
@@ -53,6 +63,7 @@ class FakeOpenAI:
         self.requests: list[dict] = []  # JSON bodies of chat requests, in arrival order
         self.auth: list[str] = []  # their Authorization headers
         self.busy = 0  # chat requests still being answered (a client that hung up frees its handler)
+        self.props: dict | None = None  # served at GET /props (llama-server's), 404 when None
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self.stopping = threading.Event()  # releases handlers stuck in "hang"/"drip"
@@ -60,9 +71,9 @@ class FakeOpenAI:
         self._thread: threading.Thread | None = None
 
     # --- scripting ---
-    def enqueue(self, text: str) -> None:
+    def enqueue(self, text: str, *, delay: float = 0.0) -> None:
         with self._lock:
-            self._queue.append(Scripted(text=text))
+            self._queue.append(Scripted(text=text, delay=delay))
 
     def enqueue_fault(self, kind: int | str) -> None:
         if kind not in FAULTS:
@@ -153,7 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- routes ---
     def do_GET(self):
-        if self.path.rstrip("/") == "/v1/models":
+        if self.path.rstrip("/") == "/props" and self.server.fake.props is not None:
+            self._json(200, self.server.fake.props)
+        elif self.path.rstrip("/") == "/v1/models":
             fake = self.server.fake
             self._json(200, {"object": "list", "data": [
                 {"id": fake.model, "object": "model", "created": 0, "owned_by": "test"}]})
@@ -177,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.busy += 1
         try:
+            if step.delay:
+                self._wait(step.delay)
             if step.fault is not None:
                 self._fault(step.fault, model, bool(body.get("stream")))
             elif body.get("stream"):
@@ -231,6 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "hang":
             self._wait()
+            return
+        if kind == "overflow":
+            self._json(400, {"error": {"code": 400, "message": "the request exceeds the available context size, "
+                                       "try increasing it", "type": "exceed_context_size_error",
+                                       "n_prompt_tokens": OVERFLOW_N_CTX + 500, "n_ctx": OVERFLOW_N_CTX}})
             return
         self._stream_head()
         self._event(self._delta(model, "", role=True))

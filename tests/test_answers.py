@@ -187,3 +187,17 @@ def test_rag_chat_keeps_the_conversation(tmp_path, seeds_index):
     replies = r.stdout.split("rag> ")[1:]
     assert len(replies) == 2
     assert "Gladkov" in replies[0] and "Telegram" in replies[1]
+
+
+@pytest.mark.parametrize("question, missing", [
+    ("Who is the mayor of Odesa?", "Odesa"),                        # a place the seeds never mention
+    ("Who is the mayor of Belgorod?", "mayor"),                      # Belgorod is there, its mayor is not
+    ("What is the population of Pokrovsk?", "population"),           # Pokrovsk is there, no population
+    ("What is the capital of France?", "France"),
+])
+def test_refusals_say_what_is_missing(seeds_index, question, missing):
+    ans = seeds_index.query(question)
+    assert ans.refused and ans.text.startswith(extractive.REFUSAL)
+    note = ans.text[len(extractive.REFUSAL):].split("The closest passages")[0]
+    assert missing in note, ans.text
+    assert_citations_verbatim(seeds_index, ans)  # the closest passages are still shown, verbatim

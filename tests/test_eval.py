@@ -309,7 +309,10 @@ def test_seeds_eval_meets_the_ci_thresholds(tmp_path, embedder, capsys):
 def test_rgb_dev_set_runs_end_to_end(tmp_path, embedder):
     out = tmp_path / "rgb.json"
     code = main(["--rgb", str(shared_data("rgb-en-dev.jsonl")), "--cache", str(tmp_path / "cache"), "--quiet",
-                 "--llm", "extractive", "--json", str(out), "--min-hit-rate", "0.95", "--min-answer-acc", "0.85", "--max-false-refusal", "0.05"],
+                 # 0.70: the fitted answerer scores 0.74 here (cross-validated 0.74); the hand-set rules
+                 # it replaced scored 0.84 because they had been tuned on these very 50 questions
+                 "--llm", "extractive", "--json", str(out), "--min-hit-rate", "0.95", "--min-answer-acc", "0.70",
+                 "--max-false-refusal", "0.05"],
                 embedder=embedder)
     assert code == 0
     s = json.loads(out.read_text())["runs"][0]["summary"]

@@ -10,14 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-from openai_server import FakeOpenAI, openai_server  # noqa: F401 - the fixture is used by name
+from openai_server import OVERFLOW_N_CTX, FakeOpenAI, openai_server  # noqa: F401 - the fixture is used by name
 
 import rag
 from rag.errors import LLMError
 from rag.extractive import REFUSAL
-from rag.llm import MarkerRewriter, OpenAIAnswerer
+from rag.llm import (DEFAULT_CONTEXT, TEMPLATE_TOKENS, MarkerRewriter, OpenAIAnswerer, _n_ctx_of, build_messages,
+                     estimate_tokens, fit_hits)
 from rag.textutil import split_sentences
-from rag.types import Answer
+from rag.types import Answer, Status
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -27,6 +28,7 @@ MODEL = "test-model"
 
 def llm_settings(index_dir, server: FakeOpenAI, **kw) -> rag.Settings:
     kw = {"llm_api_key": "test", "llm_model": MODEL, **kw}
+    kw = {"llm_first_token_timeout": 3, "llm_token_gap_timeout": 3, **kw}
     return rag.Settings(index_dir=index_dir, seeds_dir=None, llm="openai", llm_base_url=server.url + "/v1",
                         llm_timeout=3, progress=False, **kw)
 
@@ -207,8 +209,8 @@ FAULTS = {
     429: "rate-limiting requests (429)",
     500: "failed (500)",
     503: "failed (503)",
-    "hang": "did not answer within 3 s",
-    "stall": "did not answer within 3 s",
+    "hang": "did not start answering within 3 s; raise RAG_LLM_FIRST_TOKEN_TIMEOUT",
+    "stall": "went silent for 3 s mid-reply; raise RAG_LLM_TOKEN_GAP_TIMEOUT",
     "disconnect": "was cut mid-reply",
     "truncate": "ended the reply early",
     "error_in_stream": "reported an error mid-reply: The model is overloaded",
@@ -234,14 +236,14 @@ def test_every_fault_ends_in_a_labelled_extractive_answer(engine, openai_server,
     assert len(openai_server.requests) == 1  # no retries that would multiply the wait
 
 
-def test_deadline_holds_when_the_server_keeps_the_connection_alive(seeds_index, embedder, openai_server):
-    # keep-alive comments every 0.3 s mean no read ever times out: only the overall deadline ends it
-    settings = llm_settings(seeds_index.index_dir, openai_server)
-    llm = OpenAIAnswerer(settings, deadline=2.0)
+def test_token_gap_limit_holds_when_the_server_keeps_the_connection_alive(seeds_index, embedder, openai_server):
+    # one token, then keep-alive comments every 0.3 s: no read ever times out, only our gap limit ends it
+    settings = llm_settings(seeds_index.index_dir, openai_server, llm_token_gap_timeout=2)
+    llm = OpenAIAnswerer(settings)
     hits = seeds_index.retrieve(Q)
     openai_server.enqueue_fault("drip")
     t0 = time.monotonic()
-    with pytest.raises(LLMError, match=r"did not finish within 2 s$"):
+    with pytest.raises(LLMError, match=r"went silent for 2 s mid-reply; raise RAG_LLM_TOKEN_GAP_TIMEOUT"):
         list(llm.stream(Q, hits))
     assert time.monotonic() - t0 < 4
     # and we hung up: the server's handler sees the client go away instead of dripping forever
@@ -257,7 +259,8 @@ def test_deadline_holds_when_the_server_keeps_the_connection_alive(seeds_index, 
     eng.close()
     assert elapsed < 30
     assert ans.backend == "extractive"
-    assert ans.fallback_reason == f"openai:{MODEL} failed: LLM server at {openai_server.url}/v1 did not finish within 2 s"
+    assert ans.fallback_reason.startswith(f"openai:{MODEL} failed: LLM server at {openai_server.url}/v1 went "
+                                          "silent for 2 s mid-reply")
 
 
 def test_unreachable_server_falls_back_with_a_clear_reason(seeds_index, embedder):
@@ -312,7 +315,7 @@ def test_a_failed_condense_is_not_followed_by_a_second_wait(engine, openai_serve
 
     assert time.monotonic() - t0 < 30
     assert len(openai_server.requests) == 1  # the answer did not wait on the same dead server again
-    assert ans.backend == "extractive" and "did not answer within 3 s" in ans.fallback_reason
+    assert ans.backend == "extractive" and "did not start answering within 3 s" in ans.fallback_reason
     assert ans.standalone_question != "Where did he post about the damage?"  # the offline rewrite
     assert_verified(engine, ans)
 
@@ -347,3 +350,181 @@ def test_marker_rewriting_does_not_depend_on_how_the_stream_is_split():
             shown = "".join(rw.feed(p) for p in (reply[:a], reply[a:b], reply[b:])) + rw.flush()
             assert shown == rw.text == expected, (a, b)
             assert rw.order == {2: 1, 1: 2, 3: 3}
+
+
+# --- local models: time to read, a context to fit, what the user sees while waiting ----------------
+
+def test_a_slow_first_token_is_waited_for_and_shown_as_reading(engine, openai_server):
+    # the model reads for 2.5 s (longer than llm_timeout=1 would have allowed) before its first token
+    eng = rag.Engine(settings=engine.settings.with_(llm_timeout=1, llm_first_token_timeout=6), embedder=engine.embedder)
+    hits = eng.retrieve(Q)
+    i = index_of(hits, "22 lives")
+    openai_server.enqueue(f"At least 22 people were killed [{i + 1}].", delay=2.5)
+
+    pieces = list(eng.stream(Q, status=True))
+    eng.close()
+
+    statuses = [p for p in pieces if isinstance(p, Status)]
+    first_text = next(k for k, p in enumerate(pieces) if isinstance(p, str))
+    assert statuses and all(isinstance(p, Status) for p in pieces[:first_text])
+    assert [s.stage for s in statuses] == ["reading"] * len(statuses)
+    assert statuses[0].message == f"openai:{MODEL} is reading {len(hits)} sources…"
+    assert len(statuses) >= 3 and statuses[-1].elapsed >= 2  # about once a second while it reads
+    assert statuses[-1].message.endswith(f"… {statuses[-1].elapsed:.0f} s")
+    ans = pieces[-1]
+    assert isinstance(ans, Answer) and ans.backend == f"openai:{MODEL}" and ans.fallback_reason is None
+    assert_verified(eng, ans)
+    # without status=True the stream is exactly text deltas, then the Answer
+    openai_server.enqueue(REFUSAL, delay=1.5)
+    assert not any(isinstance(p, Status) for p in engine.stream(Q))
+
+
+def test_a_follow_up_says_the_model_reads_the_conversation_first(engine, openai_server):
+    openai_server.enqueue("Where did the governor of Belgorod post about the damage?")
+    openai_server.enqueue(REFUSAL)
+    history = [("Who is the governor of Belgorod?", "Vyacheslav Gladkov is the governor [1].")]
+    pieces = list(engine.stream("Where did he post about the damage?", history=history, status=True))
+    assert pieces[0] == Status("condensing", f"openai:{MODEL}")
+    assert pieces[0].message == f"openai:{MODEL} is reading the conversation…"
+    assert any(isinstance(p, Status) and p.stage == "reading" for p in pieces)
+
+
+def test_non_streamed_replies_work_too(seeds_index, embedder, openai_server):
+    eng = rag.Engine(settings=llm_settings(seeds_index.index_dir, openai_server, llm_stream=False), embedder=embedder)
+    hits = eng.retrieve(Q)
+    i = index_of(hits, "22 lives")
+    openai_server.enqueue(f"At least 22 people were killed [{i + 1}].")
+    ans = eng.query(Q)
+    eng.close()
+    assert openai_server.requests[-1]["stream"] is False
+    assert ans.backend == f"openai:{MODEL}" and ans.text == "At least 22 people were killed [1]."
+    assert_verified(eng, ans)
+
+
+def test_settings_for_local_models_come_from_the_environment():
+    s = rag.Settings.from_env(env={"RAG_LLM_FIRST_TOKEN_TIMEOUT": "300", "RAG_LLM_TOKEN_GAP_TIMEOUT": "45",
+                                   "RAG_LLM_CONTEXT": "4096", "RAG_LLM_MAX_TOKENS": "200", "RAG_LLM_STREAM": "0"})
+    assert (s.llm_first_token_timeout, s.llm_token_gap_timeout, s.llm_context, s.llm_max_tokens, s.llm_stream) == \
+        (300.0, 45.0, 4096, 200, False)
+    d = rag.Settings.from_env(env={})
+    assert (d.llm_first_token_timeout, d.llm_token_gap_timeout, d.llm_context, d.llm_stream) == (120.0, 30.0, None, True)
+
+
+def _prompt_tokens(body: dict) -> int:
+    return sum(estimate_tokens(m["content"]) for m in body["messages"])
+
+
+@pytest.mark.parametrize("context", [8192, 2048, 1200, 800])
+def test_the_passages_sent_fit_the_context_with_room_for_the_reply(seeds_index, openai_server, context):
+    hits = seeds_index.retrieve(Q, top_k=8)
+    llm = OpenAIAnswerer(llm_settings(seeds_index.index_dir, openai_server, llm_context=context))
+    reply = llm.max_tokens("factoid")
+    sent = fit_hits(Q, hits, "factoid", context, reply)
+    assert sent, "the first passage (cut if need be) always fits these contexts"
+    prompt = sum(estimate_tokens(m["content"]) for m in build_messages(Q, sent))
+    assert prompt + reply + TEMPLATE_TOKENS <= context
+    # best first, each one either a whole hit or (alone) a verbatim prefix of the first one
+    if len(sent) == 1 and sent[0].text != hits[0].text:
+        assert hits[0].text.startswith(sent[0].text) and sent[0].end == sent[0].start + len(sent[0].text)
+    else:
+        assert all(h in hits for h in sent) and [hits.index(h) for h in sent] == sorted(hits.index(h) for h in sent)
+    if context == 8192:
+        assert sent == hits
+    # and that is what the server gets
+    openai_server.enqueue(REFUSAL)
+    list(llm.stream(Q, hits))
+    body = openai_server.requests[-1]
+    assert body["messages"][-1]["content"].count("</source>") == len(sent)
+    assert _prompt_tokens(body) + body["max_tokens"] <= context
+
+
+def test_a_cut_passage_still_gives_verbatim_citations(seeds_index, embedder, openai_server):
+    eng = rag.Engine(settings=llm_settings(seeds_index.index_dir, openai_server, llm_context=700,
+                                           llm_max_tokens=128), embedder=embedder)
+    hits = eng.retrieve(Q)
+    sent = fit_hits(Q, hits, "factoid", 700, eng.llm.max_tokens("factoid"))
+    assert len(sent) == 1 and len(sent[0].text) < len(hits[0].text)
+    openai_server.enqueue(f"{first_sentence(sent[0].text)} [1]")
+    ans = eng.query(Q)
+    eng.close()
+    assert ans.backend == f"openai:{MODEL}" and len(ans.hits) == 1
+    assert_verified(eng, ans)
+
+
+def test_no_room_for_any_source_is_a_labelled_fallback(seeds_index, embedder, openai_server):
+    eng = rag.Engine(settings=llm_settings(seeds_index.index_dir, openai_server, llm_context=600,
+                                           llm_max_tokens=1000), embedder=embedder)
+    ans = eng.query(Q)
+    eng.close()
+    assert openai_server.requests == []  # nothing sent that the server would have to refuse
+    assert ans.backend == "extractive" and "leaves no room for the sources" in ans.fallback_reason
+    assert "RAG_LLM_CONTEXT" in ans.fallback_reason
+    assert_verified(eng, ans)
+
+
+def test_the_context_comes_from_llama_cpp_props_when_unset(seeds_index, openai_server):
+    openai_server.props = {"default_generation_settings": {"n_ctx": 3072}, "total_slots": 1}
+    assert OpenAIAnswerer(llm_settings(seeds_index.index_dir, openai_server)).context() == 3072
+    assert OpenAIAnswerer(llm_settings(seeds_index.index_dir, openai_server, llm_context=1500)).context() == 1500
+    openai_server.props = None  # OpenAI, Ollama, vLLM, llama-cpp-python: no /props, no meta
+    assert OpenAIAnswerer(llm_settings(seeds_index.index_dir, openai_server)).context() == DEFAULT_CONTEXT == 8192
+
+
+def test_n_ctx_is_read_from_llama_server_models_meta():
+    models = {"object": "list", "data": [{"id": "other.gguf", "meta": {"n_ctx_train": 4096}},
+                                         {"id": "smollm2.gguf", "meta": {"n_ctx_train": 8192, "n_vocab": 49152}}]}
+    assert _n_ctx_of(None, models, "smollm2.gguf") == 8192
+    assert _n_ctx_of(None, models, "unknown") == 4096
+    assert _n_ctx_of({"default_generation_settings": {"n_ctx": 2048}}, models, "smollm2.gguf") == 2048
+    assert _n_ctx_of({"error": "nope"}, {"data": [{"id": "x"}]}, "x") is None
+
+
+def test_a_prompt_refused_as_too_long_is_sent_again_shorter(engine, openai_server):
+    openai_server.enqueue_fault("overflow")  # llama-server's 400, stating n_ctx=1024
+    hits = engine.retrieve(Q)
+    i = index_of(hits, "22 lives")
+    openai_server.enqueue(f"At least 22 people were killed [{i + 1}].")
+
+    ans = engine.query(Q)
+
+    first, second = openai_server.requests
+    assert first["messages"][-1]["content"].count("</source>") == len(hits)
+    n_sent = second["messages"][-1]["content"].count("</source>")
+    assert 1 <= n_sent < len(hits) and _prompt_tokens(second) + second["max_tokens"] <= OVERFLOW_N_CTX
+    assert engine.llm.context() == OVERFLOW_N_CTX  # remembered for the next question
+    assert ans.backend == f"openai:{MODEL}" and ans.fallback_reason is None
+    assert_verified(engine, ans)
+    # refused again at the size it stated: a labelled fallback, not a third try
+    openai_server.enqueue_fault("overflow")
+    ans = engine.query(Q)
+    assert len(openai_server.requests) == 3
+    assert ans.backend == "extractive"
+    assert "refused the prompt as longer than the model's context of 1024 tokens" in ans.fallback_reason
+
+
+def test_status_line_of_rag_chat(capsys):
+    import io
+
+    from rag.cli import _StatusLine
+
+    out = io.StringIO()
+    line = _StatusLine(out)
+    for s in (Status("condensing", "openai:m"), Status("reading", "openai:m", 3, 0.0),
+              Status("reading", "openai:m", 3, 1.0), Status("reading", "openai:m", 3, 2.0)):
+        line.show(s)
+    line.clear()
+    # not a terminal: each stage once, on its own line
+    assert out.getvalue() == ("(openai:m is reading the conversation…)\n     "
+                              "(openai:m is reading 3 sources…)\n     ")
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    line = _StatusLine(tty)
+    line.show(Status("reading", "openai:m", 1, 0.0))
+    line.show(Status("reading", "openai:m", 1, 12.0))
+    line.clear()
+    assert tty.getvalue() == ("\r\033[Krag> (openai:m is reading 1 source…)"
+                              "\r\033[Krag> (openai:m is reading 1 source… 12 s)\r\033[Krag> ")
