@@ -54,10 +54,13 @@ class Ranker:
 
 
 @lru_cache(maxsize=1)
-def default_ranker() -> Ranker | None:
-    """The shipped fit, or None when there is none yet (the hand-set score is used then)."""
+def default_ranker() -> Ranker:
+    """The shipped fit (package data)."""
     try:
         d = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    return Ranker.from_dict(d["model"] if "model" in d else d)
+    except (OSError, ValueError) as e:
+        from .errors import RagError
+
+        raise RagError(f"the answerer's weights {WEIGHTS_FILE} are missing or unreadable ({e}); reinstall the "
+                       "package or refit them with `python -m rag.fit`") from None
+    return Ranker.from_dict(d["model"])

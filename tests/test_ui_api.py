@@ -52,7 +52,7 @@ def test_only_the_ask_endpoint_is_public(client):
     info = client.view_api(print_info=False, return_format="dict")
     assert list(info["named_endpoints"]) == ["/ask"]
     params = [p["parameter_name"] for p in info["named_endpoints"]["/ask"]["parameters"]]
-    assert params == ["question", "history", "top_k", "since", "until"]
+    assert params == ["question", "history", "top_k", "since", "until", "as_of"]
 
 
 def test_ask_returns_answer_and_verbatim_citations(served, client):
@@ -80,6 +80,8 @@ def test_ask_errors_are_one_line_messages(client):
 
     with pytest.raises(AppError, match="must be a date like"):
         client.predict("Anything?", None, 3, "last week", "", api_name="/ask")
+    with pytest.raises(AppError, match="as_of must be a date like"):
+        client.predict("What happened this week?", None, 3, "", "", "yesterday", api_name="/ask")
     with pytest.raises(AppError, match="empty"):
         client.predict("   ", api_name="/ask")
 

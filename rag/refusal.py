@@ -1,0 +1,111 @@
+"""Refusal tests: before picking, the passages must mention the question's names and hold something
+close to it; after picking, the evidence must be close, a count must be about what was asked and a
+role must be named. Each verdict is a reason the user is told ("No passage found mentions Odesa.")."""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Callable
+
+from .candidates import (
+    _CALENDAR,
+    _RELATION_ALIASES,
+    _concept,
+    _looks_like_person,
+    _norm,
+    _relation_stems,
+)
+from .textutil import content_stems, stem, words
+from .types import Hit
+
+if TYPE_CHECKING:
+    from .extractive import Sentence
+
+ALONE_SENTENCES = 4  # the closest sentences (in context) whose similarity alone the refusal tests see
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"[.’']", "", text.lower())
+
+
+def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, str]:
+    """Before picking: refuse when the passages miss the question's names, or nothing is close."""
+    best_lex = max(s.lexical for s in sentences)
+    names = [t for t in key_terms if not any(ch.isdigit() for ch in t) and t.lower() not in _CALENDAR]
+    if names:
+        corpus = _flat(" ".join(h.text for h in hits))
+        corpus_stems = content_stems(corpus)
+        found = [_flat(t) in corpus or stem(t) in corpus_stems for t in names]
+        cover = sum(found) / len(found)
+        if cover < 0.75:
+            missing = [t for t, f in zip(names, found) if not f]
+            return True, f"names not in the passages: {', '.join(missing)}"
+    if best_lex < 0.5 and (best_dense := max(alone(_closest(sentences)))) < 0.25:
+        return True, f"weak evidence (dense {best_dense:.2f}, lexical {best_lex:.2f})"
+    return False, ""
+
+
+_ROLES = (r"mayor|governor|ceo|president|minister|director|chief|head|leader|chairman|chair|commander|spokesman|"
+          r"spokeswoman|spokesperson|secretary|ambassador|coach|captain|founder|owner|author|editor")
+
+
+_ROLE_Q = re.compile(rf"\bwho (?:is|was|are|were|will be)\b.*?\b(?P<role>{_ROLES})\b|\bname of the\b", re.I)
+
+
+_ROLE_WORD = re.compile(rf"\b(?:{_ROLES})\b", re.I)
+
+
+def _with_previous(s: "Sentence", hits: list[Hit]) -> str:
+    """The sentence with the text before it in its passage (a role is often named just before)."""
+    h = hits[s.hit_index]
+    return h.text[max(0, s.start - h.start - 200): s.end - h.start]
+
+
+def _closest(sentences: list[Sentence]) -> list[Sentence]:
+    return sorted(sentences, key=lambda s: -s.dense)[:ALONE_SENTENCES]
+
+
+def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit],
+                 alone: Callable[[list[Sentence]], list[float]]) -> str:
+    """After picking: the evidence sentence must be close to the question, and a question about a
+    person's role must be answered by a name."""
+    if qtype == "number":
+        near = {_concept(w) for w in content_stems(chosen.text)}
+        asked = {_concept(w) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
+        if asked and not asked & near:
+            said = [w for w in words(question) if _concept(_RELATION_ALIASES.get(w.lower(), stem(w))) in asked]
+            return f"the number found is not about {', '.join(dict.fromkeys(w.lower() for w in said))}"
+    if qtype not in ("other", "name"):  # "name": a weaker guess at the type, not a reason to refuse
+        d = alone([chosen])[0]
+        if d < 0.40 or (chosen.lexical < 0.30 and d < 0.50):
+            return f"answer sentence too far from the question (dense {d:.2f}, lexical {chosen.lexical:.2f})"
+    role = _ROLE_Q.search(question)
+    if role and role.group("role"):
+        # "Who is the mayor of X?" is not answered by a sentence about X's governor
+        roles = {stem(r) for r in _ROLE_WORD.findall(question[role.start():])}
+        if not roles & content_stems(_with_previous(chosen, hits)):
+            return f"no passage names the {role.group('role').lower()}"
+    if candidate and role:
+        toks = candidate.split()
+        if len(toks) < 2 and not _looks_like_person(_norm(candidate) + " x"):
+            return f"no name found for the role asked about (best: {candidate})"
+    return ""
+
+
+def missing_note(why: str) -> str:
+    """What the refusal tests found missing, as a sentence for the user ("" when nothing specific)."""
+    m = re.match(r"names not in the passages: (.+)$", why or "")
+    if m:
+        names = [n.strip() for n in m.group(1).split(",") if n.strip()]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        return f"No passage found mentions {listed}."
+    if why.startswith("the number found is not about"):
+        return f"The passages give no number about {why.rsplit('about ', 1)[-1]}."
+    if why.startswith("the closest passage gives no"):
+        return f"The passages closest to the question give no {why.rsplit(' ', 1)[-1]}."
+    if why.startswith("no passage names the "):
+        return f"The passages found name no {why.rsplit(' ', 1)[-1]}."
+    if why.startswith("no name found for the role"):
+        return "The passages name no one in that role."
+    if why:
+        return "No passage is close enough to the question to answer it."
+    return ""
