@@ -18,6 +18,15 @@ from conftest import shared_data
 pytestmark = pytest.mark.slow
 
 
+def _index(corpus, index, embedder):
+    from rag import Engine, Settings
+
+    eng = Engine(settings=Settings(index_dir=index, seeds_dir=None, progress=False), embedder=embedder)
+    report = eng.ingest([corpus])
+    eng.close()
+    return report
+
+
 def _run(args: list[str], out, embedder) -> dict:
     code = main([*args, "--quiet", "--llm", "extractive", "--json", str(out)], embedder=embedder)
     data = json.loads(out.read_text())
@@ -27,6 +36,7 @@ def _run(args: list[str], out, embedder) -> dict:
 
 def test_squad2_cct_answers_and_refuses(tmp_path, embedder):
     d = shared_data("squad2-cct")
+    assert _index(d / "articles", tmp_path / "index", embedder).added == 48
     run = _run(["--qa", str(d / "qa.jsonl"), "--index", str(tmp_path / "index"),
                 "--min-answer-acc", "0.74", "--max-false-refusal", "0.06", "--min-refusal-recall", "0.04",
                 "--min-citation-exact", "1.0", "--max-answer-words", "45"], tmp_path / "squad.json", embedder)
@@ -38,12 +48,8 @@ def test_rtqa_dev_real_weekly_news_with_as_of(tmp_path, embedder):
     date as ``as_of``; about 13 minutes on 2 cores, most of it ingest."""
     d = shared_data("rtqa-dev")
     index = tmp_path / "index"
-    from rag import Engine, Settings
-
-    eng = Engine(settings=Settings(index_dir=index, seeds_dir=None, progress=False), embedder=embedder)
-    report = eng.ingest([d / "articles"])
+    report = _index(d / "articles", index, embedder)
     assert report.added == 1330 and report.undated == 0  # every YYYY/MM/DD date is read
-    eng.close()
     run = _run(["--qa", str(d / "qa.jsonl"), "--index", str(index),
                 "--min-hit-rate", "0.57", "--min-answer-acc", "0.28", "--min-citation-exact", "1.0",
                 "--max-answer-words", "50"], tmp_path / "rtqa.json", embedder)
