@@ -13,8 +13,6 @@ from rag.cli import main as cli_main
 from rag.extractive import REFUSAL
 from rag.types import Answer
 
-from conftest import SEEDS
-
 
 def assert_verbatim(engine, ans: Answer) -> None:
     assert ans.citations
