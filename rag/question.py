@@ -44,7 +44,10 @@ def _key_terms(question: str) -> list[str]:
     for i, w in enumerate(words(question)):
         if w.lower() in STOP or w.lower() in QUESTION_WORDS:
             continue
-        if (w[0].isupper() and i > 0) or any(ch.isdigit() for ch in w):
+        if "-" in w and not any(ch.isdigit() for ch in w):
+            # "York-area", "Ohio-Pennsylvania": the names are the capitalised parts
+            terms += [p for j, p in enumerate(w.split("-")) if p[:1].isupper() and (i > 0 or j > 0)]
+        elif (w[0].isupper() and i > 0) or any(ch.isdigit() for ch in w):
             terms.append(w)
     return terms
 

@@ -201,3 +201,14 @@ def test_refusals_say_what_is_missing(seeds_index, question, missing):
     note = ans.text[len(extractive.REFUSAL):].split("The closest passages")[0]
     assert missing in note, ans.text
     assert_citations_verbatim(seeds_index, ans)  # the closest passages are still shown, verbatim
+
+
+@pytest.mark.parametrize("question, names", [
+    ("Which New York-area airport was shut down this week?", ["York"]),  # not "York-area": no article says that
+    ("How many Covid-19 cases near the Ohio-Pennsylvania border?", ["Covid-19", "Ohio", "Pennsylvania"]),
+    ("Who is the mayor of Kharkiv?", ["Kharkiv"]),
+])
+def test_the_names_a_passage_must_mention(question, names):
+    from rag.question import _key_terms
+
+    assert _key_terms(question) == names
