@@ -73,7 +73,7 @@ def answer_html(text: str, *, refused: bool = False) -> str:
 
 def status_html(status: Status) -> str:
     """A waiting bubble: the model is reading the sources (a local one can take a minute)."""
-    return f'<div class="rag-answer rag-status rag-muted">{esc(status.message)}</div>'
+    return f'<div class="rag-status">{esc(status.message)}</div>'
 
 
 def plain_text(fragment: str) -> str:
@@ -271,6 +271,7 @@ CSS = """
 .rag-stats, .rag-backend { font-size: 0.9rem; color: var(--body-text-color-subdued); }
 .rag-backend b { color: var(--body-text-color); }
 .rag-fallback { color: #a15c00; }
+.rag-status { color: var(--body-text-color-subdued); font-style: italic; }
 .rag-cite { color: var(--color-accent); font-weight: 600; white-space: nowrap; }
 .rag-refused { border-left: 4px solid #d97706; padding-left: 0.6rem; font-style: italic; }
 .rag-label { font-style: normal; font-weight: 600; font-size: 0.8rem; text-transform: uppercase;

@@ -111,10 +111,15 @@ def fit_hits(question: str, hits: Sequence[Hit], kind: str, context: int, reply_
     if out or not hits or budget < MIN_SOURCE_TOKENS:
         return out
     h = hits[0]
-    keep = max(0, int((budget - estimate_tokens(_block(1, replace(h, text=""))) - 1) * CHARS_PER_TOKEN))
-    keep = int(keep / 1.2)  # escaping (&amp; &lt; &quot;) can make the sent text longer than the article's
-    ends = [e for _s, e in split_sentences(h.text) if e <= keep]
-    cut = ends[-1] if ends else h.text.rfind(" ", 0, keep)
+
+    def fits(cut: int) -> bool:  # measured on the block as sent, escaping included
+        return estimate_tokens(_block(1, replace(h, text=h.text[:cut])) + "\n\n") <= budget
+
+    cut = next((e for _s, e in reversed(split_sentences(h.text)) if fits(e)), 0)
+    if not cut:  # not even its first sentence: that one, cut at a word
+        cut = h.text.rfind(" ", 0, int(budget * CHARS_PER_TOKEN))
+        while cut > 0 and not fits(cut):
+            cut = h.text.rfind(" ", 0, cut)
     if cut <= 0:
         return []
     return [replace(h, text=h.text[:cut], end=h.start + cut)]
@@ -259,6 +264,11 @@ class _Waiting:
     elapsed: float
 
 
+class _EmptyEnd(LLMError):
+    """A stream that ended without a token or a finish reason (llama-cpp-python ends a streamed
+    request it cannot serve, such as a prompt over its context, that way: 200, no data, no error)."""
+
+
 class _ContextOverflow(LLMError):
     """The server refused the prompt as longer than the model's context (``n_ctx`` when it said)."""
 
@@ -318,22 +328,25 @@ class OpenAIAnswerer:
     and the reply is capped at ``max_tokens``."""
 
     def __init__(self, settings: Settings):
-        import openai
-
         self.settings = settings
         self.model = settings.llm_model
         self.base_url = (settings.llm_base_url or OPENAI_URL).rstrip("/")
         self.timeout = float(settings.llm_timeout)
         self.first_token_timeout = float(settings.llm_first_token_timeout)
         self.token_gap_timeout = float(settings.llm_token_gap_timeout)
-        # our own watchdog (``_chat``) enforces the limits; the client's read timeout is only a backstop
-        read = max(self.first_token_timeout, self.token_gap_timeout, self.timeout) + 5.0
-        self.client = openai.OpenAI(
-            base_url=self.base_url, api_key=settings.llm_api_key or "not-needed",
-            timeout=openai.Timeout(read, connect=min(self.timeout, 5.0), write=self.timeout, pool=self.timeout),
-            max_retries=0)  # retries would multiply the wait; the fallback is the retry
+        self.client = self._new_client()
         self._context: int | None = settings.llm_context or None  # learnt from the server when unset
         self._probed = bool(self._context)
+
+    def _new_client(self):
+        import openai
+
+        # our own watchdog (``_chat``) enforces the limits; the client's read timeout is only a backstop
+        read = max(self.first_token_timeout, self.token_gap_timeout, self.timeout) + 5.0
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=self.settings.llm_api_key or "not-needed",
+            timeout=openai.Timeout(read, connect=min(self.timeout, 5.0), write=self.timeout, pool=self.timeout),
+            max_retries=0)  # retries would multiply the wait; the fallback is the retry
 
     @property
     def backend(self) -> str:
@@ -348,7 +361,8 @@ class OpenAIAnswerer:
             yield _with_kind(refusal(question, list(hits), backend=self.backend), kind)
             return
         max_tokens = self.max_tokens(kind)
-        for attempt in (1, 2):
+        streaming, refit, unstreamed = self.settings.llm_stream, False, False
+        while True:  # each handler below retries once at most, so a few requests in all
             sent = fit_hits(question, hits, kind, self.context(), max_tokens)
             if not sent:
                 raise LLMError(f"the model's context ({self.context()} tokens) leaves no room for the sources "
@@ -359,7 +373,7 @@ class OpenAIAnswerer:
             if status:
                 yield Status("reading", self.backend, len(sent), 0.0)
             try:
-                for delta in self._chat(build_messages(question, sent, kind), max_tokens, info):
+                for delta in self._chat(build_messages(question, sent, kind), max_tokens, info, streaming=streaming):
                     if isinstance(delta, _Waiting):
                         if status:
                             yield Status("reading", self.backend, len(sent), round(delta.elapsed, 1))
@@ -369,9 +383,17 @@ class OpenAIAnswerer:
                         yield piece
             except _ContextOverflow as e:
                 # the server's context is smaller than we thought: remember what it said, send fewer passages
-                if attempt == 2 or not e.n_ctx or e.n_ctx >= self.context():
+                if refit or not e.n_ctx or e.n_ctx >= self.context():
                     raise
+                refit, streaming = True, self.settings.llm_stream
                 self._context = e.n_ctx
+                continue
+            except _EmptyEnd:
+                # the same request unstreamed either answers or says why (a 400 stating the context)
+                if unstreamed or not streaming:
+                    raise
+                unstreamed, streaming = True, False
+                self.client = self._new_client()  # the server dropped that connection: don't reuse it
                 continue
             break
         tail = rw.flush()
@@ -451,14 +473,16 @@ class OpenAIAnswerer:
                 return n
         return None
 
-    def _chat(self, messages: list[dict], max_tokens: int, info: dict) -> Iterator[str | _Waiting]:
+    def _chat(self, messages: list[dict], max_tokens: int, info: dict, *, streaming: bool | None = None
+              ) -> Iterator[str | _Waiting]:
         """Content deltas of one completion, with a _Waiting about once a second until the first.
         The request runs in a worker thread so the limits hold even against a server that trickles
         keep-alives and never times out a read."""
         events: queue.Queue[_Event] = queue.Queue()
         stop = threading.Event()
         opened: list = []  # the worker's stream, so we can hang up on it when we leave first
-        worker = threading.Thread(target=self._work, args=(messages, events, stop, opened, max_tokens),
+        streaming = self.settings.llm_stream if streaming is None else streaming
+        worker = threading.Thread(target=self._work, args=(messages, events, stop, opened, max_tokens, streaming),
                                   daemon=True, name="rag-llm")
         t0 = time.monotonic()
         worker.start()
@@ -497,8 +521,9 @@ class OpenAIAnswerer:
                 else:
                     info["finish"] = ev.value
                     if ev.value is None:
-                        raise LLMError(f"LLM server at {self.base_url} ended the reply early (no finish "
-                                       "reason); try again")
+                        cls = _EmptyEnd if first is None else LLMError
+                        raise cls(f"LLM server at {self.base_url} ended the reply early (no finish reason); "
+                                  "try again")
                     if ev.value == "content_filter":
                         raise LLMError(f"LLM server at {self.base_url} filtered the reply (content_filter)")
                     return
@@ -512,13 +537,16 @@ class OpenAIAnswerer:
                     pass
 
     def _work(self, messages: list[dict], events: queue.Queue, stop: threading.Event, opened: list,
-              max_tokens: int) -> None:
+              max_tokens: int, streaming: bool) -> None:
         started = False
         try:
             args = dict(model=self.model, messages=messages, temperature=self.settings.llm_temperature,
                         max_tokens=max_tokens)
-            if not self.settings.llm_stream:
+            if not streaming:
                 reply = self.client.chat.completions.create(stream=False, **args)
+                if not hasattr(reply, "choices"):  # the openai client hands back a body it could not parse
+                    raise LLMError(f"LLM server at {self.base_url} sent something other than a chat completion: "
+                                   f"{_one_line(str(reply), 80)!r}")
                 choice = (reply.choices or [None])[0]
                 if choice is not None and choice.message is not None and choice.message.content:
                     events.put(_Event("delta", choice.message.content))

@@ -22,6 +22,7 @@ server (streaming, context limits, max_tokens, a killed or frozen process), not 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -174,15 +175,25 @@ def fetch_model() -> Path:
     return target
 
 
+def native_amx_build() -> bool:
+    """Is the installed llama.cpp a native build with AMX kernels (one that crashes at the first
+    inference on such CPUs)? Ours never is; a llama-cpp-python pip-installed by hand may be."""
+    r = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info())"],
+                       capture_output=True, text=True, check=False)
+    return "AMX" in r.stdout and "AMX_INT8 = 0" not in r.stdout
+
+
 def install() -> str | None:
     """Make the server runnable in this Python: the cached wheel (built when absent) with the server
     extras, and the model. None when done, else the one-line reason (also kept for the tests)."""
-    if unavailable() is None:
+    if unavailable() is None and not native_amx_build():
         return None
     try:
         fetch_model()
         wheel = build_wheel()
-        r = _pip("install", "-q", f"{wheel}[server]")
+        r = _pip("install", "-q", "--force-reinstall", "--no-deps", str(wheel))
+        if r.returncode == 0:
+            r = _pip("install", "-q", f"{wheel}[server]")
         if r.returncode != 0:
             raise RuntimeError(f"installing {wheel.name} failed: {_last_error(r.stdout or '')}")
         r = _pip("check")
@@ -222,7 +233,7 @@ class LlamaServer:
         self.port = port or free_port()
         self.n_ctx = n_ctx
         self.threads = threads
-        self.log = log or Path(tempfile.mkdtemp(prefix="llama-server-")) / "server.log"
+        self.log = log  # set by start() when not given
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -239,6 +250,8 @@ class LlamaServer:
 
     def start(self, timeout: float = 120) -> "LlamaServer":
         env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        if self.log is None:
+            self.log = Path(tempfile.mkdtemp(prefix="llama-server-")) / "server.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -250,12 +263,30 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(self.url + "/models", timeout=2) as r:
                     if r.status == 200:
-                        return self
+                        return self._first_inference()
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"llama.cpp server did not answer /v1/models within {timeout:.0f} s: {self.log_tail()}")
+
+    def _first_inference(self) -> "LlamaServer":
+        """One token, so a build that crashes at the first inference (native, on a CPU with AMX) says
+        so here rather than as connection errors in the tests."""
+        body = json.dumps({"model": MODEL_ALIAS, "max_tokens": 1,
+                           "messages": [{"role": "user", "content": "Hi"}]}).encode()
+        req = urllib.request.Request(self.url + "/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                r.read()
+        except (urllib.error.URLError, OSError) as e:
+            time.sleep(0.5)
+            died = self.proc is not None and self.proc.poll() is not None
+            self.stop()
+            raise RuntimeError(f"llama.cpp server {'crashed' if died else 'failed'} at its first inference ({e}); "
+                               f"a native build on a CPU with AMX? run `make llm-deps`: {self.log_tail(600)}") from e
+        return self
 
     def log_tail(self, n: int = 1500) -> str:
         try:
@@ -367,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
           "Ctrl-C stops it.", flush=True)
     os.execve(sys.executable, server.command(), dict(os.environ, HF_HUB_OFFLINE="1"))
     return 0  # not reached
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,6 +14,8 @@ encoding like the real API) and GET /v1/models. Replies come from a queue, one p
     server.enqueue_fault("truncate")            # one delta, then a clean end without finish/[DONE]
     server.enqueue_fault("error_in_stream")     # 200, one delta, then data: {"error": {...}}
     server.enqueue_fault("overflow")            # 400 as llama.cpp's llama-server words a prompt over n_ctx
+    server.enqueue_fault("empty_stream")        # 200, no data, connection dropped: llama-cpp-python's streamed
+                                                # answer to a prompt over its context (found by test_llm_server)
     server.props = {"default_generation_settings": {"n_ctx": 4096}}   # GET /props, as llama-server answers
 
 The real llama.cpp server (tests/llama_server.py) covers what a real model does; this one keeps the
@@ -37,7 +39,8 @@ from typing import Iterator
 import pytest
 
 DEFAULT_REPLY = "The articles don't say."
-FAULTS = (401, 429, 500, 503, "hang", "stall", "drip", "disconnect", "truncate", "error_in_stream", "overflow")
+FAULTS = (401, 429, 500, 503, "hang", "stall", "drip", "disconnect", "truncate", "error_in_stream", "overflow",
+          "empty_stream")
 OVERFLOW_N_CTX = 1024  # the context the "overflow" fault reports
 _STATUS_ERRORS = {
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
@@ -253,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
                                        "n_prompt_tokens": OVERFLOW_N_CTX + 500, "n_ctx": OVERFLOW_N_CTX}})
             return
         self._stream_head()
+        if kind == "empty_stream":
+            self._end_chunks()
+            self.close_connection = True
+            return
         self._event(self._delta(model, "", role=True))
         self._event(self._delta(model, "Partial answer that must never be final"))
         if kind == "stall":

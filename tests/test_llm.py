@@ -10,15 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai_server import OVERFLOW_N_CTX, FakeOpenAI, openai_server  # noqa: F401 - the fixture is used by name
 
 import rag
 from rag.errors import LLMError
 from rag.extractive import REFUSAL
-from rag.llm import (DEFAULT_CONTEXT, TEMPLATE_TOKENS, MarkerRewriter, OpenAIAnswerer, _n_ctx_of, build_messages,
-                     estimate_tokens, fit_hits)
+from rag.llm import (DEFAULT_CONTEXT, MIN_SOURCE_TOKENS, TEMPLATE_TOKENS, MarkerRewriter, OpenAIAnswerer, _n_ctx_of,
+                     build_messages, estimate_tokens, fit_hits)
 from rag.textutil import split_sentences
-from rag.types import Answer, Status
+from rag.types import Answer, Hit, Status
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -355,11 +357,11 @@ def test_marker_rewriting_does_not_depend_on_how_the_stream_is_split():
 # --- local models: time to read, a context to fit, what the user sees while waiting ----------------
 
 def test_a_slow_first_token_is_waited_for_and_shown_as_reading(engine, openai_server):
-    # the model reads for 2.5 s (longer than llm_timeout=1 would have allowed) before its first token
+    # the model reads for 3 s (longer than llm_timeout=1 would have allowed) before its first token
     eng = rag.Engine(settings=engine.settings.with_(llm_timeout=1, llm_first_token_timeout=6), embedder=engine.embedder)
     hits = eng.retrieve(Q)
     i = index_of(hits, "22 lives")
-    openai_server.enqueue(f"At least 22 people were killed [{i + 1}].", delay=2.5)
+    openai_server.enqueue(f"At least 22 people were killed [{i + 1}].", delay=3)
 
     pieces = list(eng.stream(Q, status=True))
     eng.close()
@@ -407,7 +409,8 @@ def test_settings_for_local_models_come_from_the_environment():
     assert (s.llm_first_token_timeout, s.llm_token_gap_timeout, s.llm_context, s.llm_max_tokens, s.llm_stream) == \
         (300.0, 45.0, 4096, 200, False)
     d = rag.Settings.from_env(env={})
-    assert (d.llm_first_token_timeout, d.llm_token_gap_timeout, d.llm_context, d.llm_stream) == (120.0, 30.0, None, True)
+    assert (d.llm_first_token_timeout, d.llm_token_gap_timeout, d.llm_context, d.llm_stream) == \
+        (120.0, 30.0, None, True)
 
 
 def _prompt_tokens(body: dict) -> int:
@@ -528,3 +531,75 @@ def test_status_line_of_rag_chat(capsys):
     line.clear()
     assert tty.getvalue() == ("\r\033[Krag> (openai:m is reading 1 source…)"
                               "\r\033[Krag> (openai:m is reading 1 source… 12 s)\r\033[Krag> ")
+
+
+def test_the_chat_window_shows_the_model_reading_until_its_first_token(seeds_index, embedder, openai_server):
+    import ui
+
+    eng = rag.Engine(settings=llm_settings(seeds_index.index_dir, openai_server, llm_first_token_timeout=10),
+                     embedder=embedder)
+    hits = eng.retrieve(Q)
+    openai_server.enqueue(f"At least 22 people were killed [{index_of(hits, '22 lives') + 1}].", delay=3)
+    app = ui.build_app(eng)
+    respond = next(f.fn for f in app.fns.values() if getattr(f.fn, "__name__", "") == "respond")
+    bubbles = [update[0][-1]["content"] for update in respond(Q, [], 8, "", "", "") if update[0]]
+    eng.close()
+    waiting = [b for b in bubbles if 'class="rag-status"' in b]
+    assert len(waiting) >= 2 and waiting[0] == ui.status_html(Status("reading", f"openai:{MODEL}", len(hits)))
+    assert any(f"openai:{MODEL} is reading {len(hits)} sources… 2 s" in b for b in waiting)
+    first_answer = next(i for i, b in enumerate(bubbles) if "rag-answer" in b)
+    assert all("rag-status" not in b for b in bubbles[first_answer:])  # replaced by the text as it streams
+    assert "At least 22 people were killed" in bubbles[-1]
+    assert ui.status_html(Status("reading", "openai:<b>x</b>", 1)) == (
+        '<div class="rag-status">openai:&lt;b&gt;x&lt;/b&gt; is reading 1 source…</div>')
+
+
+def test_an_empty_stream_is_asked_again_unstreamed_which_says_why(engine, openai_server):
+    # llama-cpp-python's answer to a streamed prompt over its context: 200, no data, connection dropped;
+    # unstreamed, the same request gets the 400 that states the context
+    openai_server.enqueue_fault("empty_stream")
+    openai_server.enqueue_fault("overflow")
+    hits = engine.retrieve(Q)
+    openai_server.enqueue(f"At least 22 people were killed [{index_of(hits, '22 lives') + 1}].")
+
+    ans = engine.query(Q)
+
+    assert [r["stream"] for r in openai_server.requests] == [True, False, True]
+    assert openai_server.requests[1]["messages"] == openai_server.requests[0]["messages"]
+    assert openai_server.requests[2]["messages"][-1]["content"].count("</source>") < len(hits)
+    assert ans.backend == f"openai:{MODEL}" and engine.llm.context() == OVERFLOW_N_CTX
+    assert_verified(engine, ans)
+    # whatever the unstreamed request gets instead ends in a labelled fallback, after those two requests
+    openai_server.enqueue_fault("empty_stream")
+    openai_server.enqueue_fault(500)
+    ans = engine.query("Who is the governor of Belgorod?")
+    assert len(openai_server.requests) == 5
+    assert ans.backend == "extractive" and ans.fallback_reason.endswith("failed (500); try again later")
+    openai_server.enqueue_fault("empty_stream")
+    openai_server.enqueue_fault("empty_stream")  # not even JSON: an event stream to an unstreamed request
+    ans = engine.query("Who is the governor of Belgorod?")
+    assert len(openai_server.requests) == 7
+    assert ans.backend == "extractive" and "sent something other than a chat completion" in ans.fallback_reason
+
+
+_PASSAGE = ("Officials said 22 people & 3 <children> died in the \"strike\". Rescuers worked through the night. "
+            "The mayor asked residents to stay in shelters until the alert ended. ")
+
+
+@settings(max_examples=150, deadline=None)
+@given(context=st.integers(200, 9000), reply=st.integers(16, 1024), sizes=st.lists(st.integers(1, 12), min_size=1,
+                                                                                    max_size=10))
+def test_fit_hits_never_overflows_and_sends_verbatim_prefixes(context, reply, sizes):
+    hits = [Hit(text=_PASSAGE * n, doc_id=f"d{i}", title=f"T <{i}> & \"x\"", date="2024-01-01", source="s",
+                start=10 * i, end=10 * i + len(_PASSAGE) * n, score=1.0) for i, n in enumerate(sizes)]
+    sent = fit_hits(Q, hits, "factoid", context, reply)
+    prompt = sum(estimate_tokens(m["content"]) for m in build_messages(Q, sent))
+    if sent:
+        assert prompt + reply + TEMPLATE_TOKENS <= context
+    for h in sent:
+        whole = next(x for x in hits if x.doc_id == h.doc_id)
+        assert whole.text.startswith(h.text) and h.end - h.start == len(h.text) and h.start == whole.start
+    assert [h.doc_id for h in sent] == sorted((h.doc_id for h in sent), key=lambda d: int(d[1:]))
+    bare = sum(estimate_tokens(m["content"]) for m in build_messages(Q, []))
+    if not sent:  # only when there really was no room for a useful passage
+        assert context - reply - TEMPLATE_TOKENS - bare < 2 * MIN_SOURCE_TOKENS + estimate_tokens(_PASSAGE)
