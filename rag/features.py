@@ -23,7 +23,7 @@ NAMES = (
     "hit_rank",  # 1/sqrt(1 + rank of its passage)
     "cover",  # share of the question's names in the sentence or the one before it
     "has_type",  # holds a span of the type asked for (a name for who, a number for how many, ...)
-    "vote",  # the best vote of a typed span it holds, relative to the winning span
+    "vote",  # the best vote of a typed span it holds, relative to the winning span (0: it holds none)
     "winner",  # holds the winning span
     "new_words",  # share of its content words that are not in the question (an answer adds something)
     "in_window",  # its article is dated in the question's time window ("this week")
@@ -33,7 +33,6 @@ NAMES = (
     "log_words",
     "quote",  # opens with a quotation mark: more often colour than fact
     "question_mark",  # is itself a question
-    "vote_x_type",
     # the vote again, one column per answer type: how far votes can be trusted differs by type
     "vote_who", "vote_when", "vote_where", "vote_number", "vote_entity", "vote_name",
     "echo",  # a question much like the one asked (quizzes quote their own questions)
@@ -75,6 +74,7 @@ def rows(sentences, ctx: Context, *, sent_stems: list[set[str]], cover: list[flo
         return X
     best_dense = max(s.dense for s in sentences)
     best_lex = max(s.lexical for s in sentences)
+    top_w = max(ctx.weights.values(), default=1.0)
     for i, s in enumerate(sentences):
         st = sent_stems[i]
         new = len(st - ctx.q_stems) / len(st) if st else 0.0
@@ -98,16 +98,14 @@ def rows(sentences, ctx: Context, *, sent_stems: list[set[str]], cover: list[flo
         r[INDEX["log_words"]] = math.log(1 + len(words(s.text)))
         r[INDEX["quote"]] = float(bool(re.match(r"\s*[\"“‘']", s.text)))
         r[INDEX["question_mark"]] = float(s.text.rstrip().endswith("?"))
-        r[INDEX["vote_x_type"]] = vote[i] * float(typed[i])
         if ctx.qtype in QTYPES:
             r[INDEX["vote_" + ctx.qtype]] = vote[i]
         r[INDEX["echo"]] = float(s.text.rstrip().endswith("?")) * s.lexical
         r[INDEX["new_name"]] = float(_has_new_name(s.text, ctx.q_stems))
-        near = [sentences[j] for j in (i - 1, i + 1) if 0 <= j < n and sentences[j].hit_index == s.hit_index]
-        r[INDEX["near_dense"]] = max((t.dense for t in near), default=s.dense)
-        r[INDEX["near_lexical"]] = max((t.lexical for t in near), default=0.0)
-        around = st.union(*(sent_stems[j] for j in (i - 1, i + 1) if 0 <= j < n and sentences[j].hit_index == s.hit_index))
-        top_w = max(ctx.weights.values(), default=1.0)
+        near = [j for j in (i - 1, i + 1) if 0 <= j < n and sentences[j].hit_index == s.hit_index]
+        r[INDEX["near_dense"]] = max((sentences[j].dense for j in near), default=s.dense)
+        r[INDEX["near_lexical"]] = max((sentences[j].lexical for j in near), default=0.0)
+        around = st.union(*(sent_stems[j] for j in near))
         r[INDEX["missing_rare"]] = max((w for t, w in ctx.weights.items() if t not in around), default=0.0) / top_w
     return X
 
