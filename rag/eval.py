@@ -276,7 +276,7 @@ def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int
         "answer": ans.text, "refused": bool(ans.refused), "backend": ans.backend,
         "fallback_reason": ans.fallback_reason, "latency_ms": round(latency_ms, 1),
         "words": M.answer_words(ans.text) if not ans.refused else None,
-        "answer_kind": getattr(ans, "kind", "factoid"), "conflicts": len(getattr(ans, "conflicts", []) or []),
+        "answer_kind": ans.kind, "conflicts": len(ans.conflicts),
         "nugget_recall": M.nugget_recall(ans.text, turn.nuggets, refused=ans.refused),
     }
     if turn.unanswerable:

@@ -317,3 +317,26 @@ def test_rgb_dev_set_runs_end_to_end(tmp_path, embedder):
     assert code == 0
     s = json.loads(out.read_text())["runs"][0]["summary"]
     assert s["questions"] == 50
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("NFL player Damar Hamlin suffered a medical emergency this week. He is a member of which team?", "which"),
+    ("How much have egg prices increased over the past year?", "how many"),
+    ("Whose novel won the prize?", "who"),
+    ("True or false: the White House ruled out aliens.", "other"),
+    ("When did Phish first perform in Delaware?", "when"),
+])
+def test_questions_are_grouped_by_kind_from_their_last_sentence(question, kind):
+    from rag.eval import question_kind
+
+    assert question_kind(question) == kind
+
+
+def test_accuracy_by_kind_counts_only_answerable_questions():
+    from rag.eval import by_kind
+
+    rows = [{"unanswerable": False, "kind": "who", "correct": True},
+            {"unanswerable": False, "kind": "who", "correct": False},
+            {"unanswerable": True, "kind": "who", "correct": True},
+            {"unanswerable": False, "kind": "when", "correct": True}]
+    assert by_kind(rows) == {"who": {"n": 2, "answer_acc": 0.5}, "when": {"n": 1, "answer_acc": 1.0}}
