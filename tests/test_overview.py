@@ -31,6 +31,16 @@ def words(text: str) -> int:
 # --- the seeds --------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def seeds_index(tmp_path_factory, embedder):
+    """An index of the seeds of this module's own: in full-suite runs the session-wide one was found
+    unreadable ("database disk image is malformed") by the time these tests ran, after other modules
+    had used it; a private copy keeps these tests about overviews."""
+    from conftest import seeds_engine
+
+    return seeds_engine(tmp_path_factory.mktemp("overview_seeds"), embedder)
+
+
 def test_what_happened_in_belgorod_gives_the_facts_from_several_articles_by_date(seeds_index):
     ans = seeds_index.query("What happened in Belgorod?")
     assert ans.kind == "overview" and not ans.refused and ans.backend == "extractive"
