@@ -47,6 +47,11 @@ class Settings:
     encoder: str = "int8"  # int8 (ONNX, built once into cache_dir) | torch (sentence-transformers fp32)
     cache_dir: Path | None = None  # None: RAG_CACHE_DIR or ~/.cache/rag
     chunk_overlap_tokens: int = 32
+    # an OpenAI-compatible /v1/embeddings server instead of the local encoder (rag/remote_embedding.py)
+    embed_url: str | None = None  # RAG_EMBED_URL; RAG_EMBED_MODEL names the server's model
+    embed_api_key: str | None = field(default=None, repr=False)  # RAG_EMBED_API_KEY
+    embed_max_tokens: int = 256  # RAG_EMBED_MAX_TOKENS: the server model's input limit (chunks fit it)
+    embed_retries: int = 5  # RAG_EMBED_RETRIES: backoff retries on 429/5xx/connection errors
     max_file_bytes: int = 20_000_000
     # store
     chroma_url: str | None = None  # http://host:port of a `chroma run` server
@@ -91,6 +96,10 @@ class Settings:
         pick("embed_model", "RAG_EMBED_MODEL")
         pick("embed_batch_size", "RAG_EMBED_BATCH", int)
         pick("encoder", "RAG_ENCODER")
+        pick("embed_url", "RAG_EMBED_URL")
+        pick("embed_api_key", "RAG_EMBED_API_KEY")
+        pick("embed_max_tokens", "RAG_EMBED_MAX_TOKENS", int)
+        pick("embed_retries", "RAG_EMBED_RETRIES", int)
         pick("cache_dir", "RAG_CACHE_DIR", Path)
         pick("max_file_bytes", "RAG_MAX_FILE_BYTES", int)
         pick("chroma_url", "RAG_CHROMA_URL")

@@ -25,6 +25,7 @@ class Engine:
         self.settings = s
         self.index_dir = Path(s.index_dir)
         self._embedder = embedder
+        self._dim_checked = False
         self._llm = llm
         self._manifest = None
         self._store = None
@@ -41,8 +42,15 @@ class Engine:
             from .embedding import make_embedder
 
             s = self.settings
-            self._embedder = make_embedder(s.embed_model, batch_size=s.embed_batch_size, device=s.embed_device,
-                                           encoder=s.encoder, cache_dir=s.cache_dir)
+            if s.embed_url:
+                from .remote_embedding import RemoteEmbedder
+
+                self._embedder = RemoteEmbedder(s.embed_url, s.embed_model, api_key=s.embed_api_key,
+                                                batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens,
+                                                retries=s.embed_retries)
+            else:
+                self._embedder = make_embedder(s.embed_model, batch_size=s.embed_batch_size,
+                                               device=s.embed_device, encoder=s.encoder, cache_dir=s.cache_dir)
         return self._embedder
 
     @property
@@ -68,6 +76,15 @@ class Engine:
             raise ModelMismatchError(
                 f"index {self.index_dir} was built with embedding model {built_with!r}, not "
                 f"{self.embedder.name!r}; use that model (RAG_EMBED_MODEL) or another --index")
+        if self.settings.embed_url and not self._dim_checked:
+            # a server can load another model under the same name: compare vector sizes once
+            have, got = self.store.dim(), self.embedder.dim
+            if have is not None and have != got:
+                raise ModelMismatchError(
+                    f"the embedding server at {self.settings.embed_url} returns {got}-dimensional vectors, but "
+                    f"index {self.index_dir} holds {have}-dimensional ones; serve the model the index was built "
+                    "with or use another --index")
+            self._dim_checked = True
 
     # --- ingest ---
     def ingest(self, paths: Sequence[str | os.PathLike], *, dry_run: bool = False, progress: bool | None = None,

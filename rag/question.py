@@ -6,7 +6,7 @@ import re
 
 from .textutil import QUESTION_WORDS, STOP, words
 
-_WH = r"(?:which|what)\s+(?:\w+\s+){0,2}"  # "which (Russian) city", "what (new) company"
+_WH = r"(?:which|what)\s+(?:[\w.\-]+\s+){0,2}"  # "which (Russian) city", "what (new) company"
 
 
 def question_type(q: str) -> str:

@@ -71,6 +71,12 @@ class VectorStore:
         md[self.OWNER_KEY] = index_id
         self.col.modify(metadata=md)  # the distance function is fixed at creation and stays cosine
 
+    def dim(self) -> int | None:
+        """The size of the stored vectors (None: the collection is empty)."""
+        got = self.col.get(limit=1, include=["embeddings"])
+        emb = got.get("embeddings")
+        return None if emb is None or len(emb) == 0 else len(emb[0])
+
     def count(self) -> int:
         return self.col.count()
 

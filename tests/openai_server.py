@@ -18,6 +18,12 @@ encoding like the real API) and GET /v1/models. Replies come from a queue, one p
                                                 # answer to a prompt over its context (found by test_llm_server)
     server.props = {"default_generation_settings": {"n_ctx": 4096}}   # GET /props, as llama-server answers
 
+POST /v1/embeddings answers with ``server.embed`` (a function: list of texts -> list of vectors; a
+ValueError it raises becomes a 400, as a real server rejects an input over its model's limit), for the
+model ``server.model`` only (another name: 404 model_not_found, as OpenAI answers). Faults for it
+have their own queue: ``server.enqueue_embed_fault(429)`` (or 401, 500, 503); its 429 asks for a
+10 ms wait (``retry-after-ms``) so retry tests stay fast.
+
 The real llama.cpp server (tests/llama_server.py) covers what a real model does; this one keeps the
 faults a real server cannot be made to produce on demand (401, 429, 5xx, an error inside a 200 stream,
 a truncated stream, keep-alive drip) and llama-server's own formats where the server we run is
@@ -67,6 +73,9 @@ class FakeOpenAI:
         self.auth: list[str] = []  # their Authorization headers
         self.busy = 0  # chat requests still being answered (a client that hung up frees its handler)
         self.props: dict | None = None  # served at GET /props (llama-server's), 404 when None
+        self.embed = None  # texts -> vectors, for POST /v1/embeddings
+        self.embed_requests: list[dict] = []
+        self._embed_faults: deque[int] = deque()
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self.stopping = threading.Event()  # releases handlers stuck in "hang"/"drip"
@@ -83,6 +92,17 @@ class FakeOpenAI:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
         with self._lock:
             self._queue.append(Scripted(fault=kind))
+
+    def enqueue_embed_fault(self, status: int) -> None:
+        if status not in _STATUS_ERRORS:
+            raise ValueError(f"unknown fault {status!r}; one of {tuple(_STATUS_ERRORS)}")
+        with self._lock:
+            self._embed_faults.append(status)
+
+    def _next_embed(self, body: dict) -> int | None:
+        with self._lock:
+            self.embed_requests.append(body)
+            return self._embed_faults.popleft() if self._embed_faults else None
 
     def _next(self, body: dict, auth: str) -> Scripted:
         with self._lock:
@@ -179,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        if self.path.rstrip("/") == "/v1/embeddings":
+            self._embeddings(raw)
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
             return
@@ -206,6 +229,30 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with fake._lock:
                 fake.busy -= 1
+
+    def _embeddings(self, raw: bytes) -> None:
+        fake = self.server.fake
+        body = json.loads(raw)
+        fault = fake._next_embed(body)
+        if fault is not None:
+            message, etype, code = _STATUS_ERRORS[fault]
+            self._json(fault, {"error": {"message": message, "type": etype, "param": None, "code": code}},
+                       {"retry-after-ms": "10"} if fault == 429 else None)
+            return
+        if body.get("model") != fake.model or fake.embed is None:
+            self._json(404, {"error": {"message": f"The model `{body.get('model')}` does not exist",
+                                       "type": "invalid_request_error", "param": None, "code": "model_not_found"}})
+            return
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        try:
+            vectors = fake.embed(texts)
+        except ValueError as e:
+            self._json(400, {"error": {"message": str(e), "type": "invalid_request_error", "param": None,
+                                       "code": None}})
+            return
+        self._json(200, {"object": "list", "model": fake.model, "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                         "data": [{"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
+                                  for i, v in enumerate(vectors)]})
 
     def _complete(self, text: str, model: str) -> None:
         self._json(200, {

@@ -212,3 +212,18 @@ def test_the_names_a_passage_must_mention(question, names):
     from rag.question import _key_terms
 
     assert _key_terms(question) == names
+
+
+@pytest.mark.parametrize("question, qtype", [
+    ("Which U.S. state repealed its right-to-work law?", "where"),  # an abbreviation inside "which ... state"
+    ("Which Russian city was shelled?", "where"),
+    ("Which company announced layoffs?", "who"),
+    ("How many people were killed in Belgorod?", "number"),
+    ("When did the strike begin?", "when"),
+    ("Which chemical is lingering in the area?", "name"),
+    ("What happened in Belgorod?", "other"),
+])
+def test_the_answer_type_a_question_asks_for(question, qtype):
+    from rag.question import question_type
+
+    assert question_type(question) == qtype
