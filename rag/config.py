@@ -56,6 +56,7 @@ class Settings:
     # store
     chroma_url: str | None = None  # http://host:port of a `chroma run` server
     collection: str = "news"
+    replica_poll: float = 2.0  # RAG_REPLICA_POLL: seconds between looks for a newer ingest on the server
     # retrieval
     top_k: int = 8
     retrieval_mode: str = "hybrid"  # hybrid | dense | bm25
@@ -104,6 +105,7 @@ class Settings:
         pick("max_file_bytes", "RAG_MAX_FILE_BYTES", int)
         pick("chroma_url", "RAG_CHROMA_URL")
         pick("collection", "RAG_COLLECTION")
+        pick("replica_poll", "RAG_REPLICA_POLL", float)
         pick("top_k", "RAG_TOP_K", int)
         pick("retrieval_mode", "RAG_RETRIEVAL")
         pick("llm", "RAG_LLM")

@@ -30,6 +30,8 @@ class Engine:
         self._manifest = None
         self._store = None
         self._bm25 = None
+        self._shared = None
+        self._pulled_at = 0.0  # when the shared index's generation was last looked at
         self._lock = threading.RLock()
         from .config import apply_offline_env
 
@@ -52,6 +54,32 @@ class Engine:
                 self._embedder = make_embedder(s.embed_model, batch_size=s.embed_batch_size,
                                                device=s.embed_device, encoder=s.encoder, cache_dir=s.cache_dir)
         return self._embedder
+
+    @property
+    def shared(self):
+        """The index as shared through the Chroma server (rag/shared.py); None when embedded."""
+        if self._shared is None and self.settings.chroma_url:
+            from .shared import SharedIndex
+
+            self._shared = SharedIndex(self.store.client, self.settings.collection, self.settings.chroma_url)
+        return self._shared
+
+    def refresh(self, force: bool = False) -> bool:
+        """A process sharing a Chroma server catches up with the writer's last ingest: at most every
+        ``RAG_REPLICA_POLL`` seconds it compares generations and pulls what changed. True if it did."""
+        import time
+
+        if not self.settings.chroma_url:
+            return False
+        now = time.monotonic()
+        if not force and now - self._pulled_at < self.settings.replica_poll:
+            return False
+        with self._lock:
+            self._pulled_at = now
+            if self.shared.pull(self.manifest):
+                self._rebuild_bm25()
+                return True
+        return False
 
     @property
     def manifest(self):
@@ -112,26 +140,24 @@ class Engine:
                     manifest.close()
         self._check_model()
         with write_lock(self.index_dir):
-            self._check_owner()
-            reconcile(self.manifest, self.store)
-            report = run_sync(roots, manifest=self.manifest, store=self.store, **kw)
+            shared = self.shared
+            if shared is None:
+                reconcile(self.manifest, self.store)
+                report = run_sync(roots, manifest=self.manifest, store=self.store, **kw)
+            else:
+                shared.acquire()  # one writer per collection, on any machine
+                try:
+                    # what the server has comes first (a lost manifest, another writer's articles);
+                    # a copy made at the current generation keeps what a killed run committed
+                    shared.pull(self.manifest, keep_local=True)
+                    reconcile(self.manifest, self.store)
+                    report = run_sync(roots, manifest=self.manifest, store=self.store, **kw)
+                    shared.publish(self.manifest)
+                finally:
+                    shared.release()
             if self._bm25_on_disk() != self.manifest.generation:
                 self._rebuild_bm25()
         return report
-
-    def _check_owner(self) -> None:
-        """A Chroma server collection is managed by one index folder (its manifest). Another index
-        pointed at it would see the first one's vectors as orphans and delete them: refuse."""
-        if not self.settings.chroma_url:
-            return  # embedded: the collection lives inside this index folder
-        mine, owner = self.manifest.index_id(), self.store.owner
-        if owner is None:
-            self.store.claim(mine)
-        elif owner != mine:
-            raise RagError(
-                f"Chroma collection {self.settings.collection!r} at {self.settings.chroma_url} belongs to another "
-                f"index, not {self.index_dir}; ingesting here would delete its vectors. Use that index folder "
-                "(RAG_INDEX) or another collection (RAG_COLLECTION)")
 
     def _bm25_on_disk(self) -> int | None:
         """The manifest generation the saved BM25 index was built at (None: absent or unreadable)."""
@@ -169,6 +195,7 @@ class Engine:
 
     def ensure_index(self) -> None:
         """Build the index from the seeds folder when it is empty (first run on a fresh checkout)."""
+        self.refresh()
         if not self.manifest.is_empty():  # checked on every question: must stay cheap at 100k chunks
             return
         seeds = self._seeds_dir()

@@ -220,6 +220,25 @@ class Manifest:
             self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?",
                                 [(s, d) for d, s in (sources or {}).items()])
 
+    def adopt(self, docs: list[tuple[str, str, dict]], chunks: list[tuple[str, str, int, int, int]],
+              sentence_vectors: dict[str, bytes], files: list[FileRecord]) -> None:
+        """Add articles as another process indexed them (rag/shared.py): (doc_id, text, metadata),
+        their chunk rows (chunk_id, doc_id, idx, start, end), sentence vectors and the files they
+        came from (merged with what is recorded for those paths)."""
+        with self._tx():
+            for did, text, m in docs:
+                self.db.execute("INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?)",
+                                (did, m["title"], m.get("date") or None, m["source"], m.get("url") or None,
+                                 m.get("author") or None, m.get("site") or None, text, int(m["n_chunks"])))
+            self.db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?)", chunks)
+            self.db.executemany("INSERT OR REPLACE INTO sentences VALUES (?,?,?)",
+                                [(cid, cid.rsplit(":", 1)[0], blob) for cid, blob in sentence_vectors.items()])
+            known = self.files()
+            for f in files:
+                ids = tuple(dict.fromkeys((known[f.path].doc_ids if f.path in known else ()) + f.doc_ids))
+                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                                (f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(ids))))
+
     def remove_files(self, paths: Iterable[str]) -> set[str]:
         """Forget files, then every article no file references. Returns the dropped doc ids (their
         vectors are the caller's to delete). Articles still referenced by another file whose source

@@ -57,20 +57,6 @@ class VectorStore:
         self.col = self.client.get_or_create_collection(
             collection, metadata={"hnsw:space": "cosine"}, embedding_function=None)
 
-    OWNER_KEY = "rag_index_id"
-
-    @property
-    def owner(self) -> str | None:
-        """The id of the index (manifest) that manages this collection, if one has claimed it."""
-        md = self.client.get_collection(self.col.name).metadata or {}
-        value = md.get(self.OWNER_KEY)
-        return str(value) if value else None
-
-    def claim(self, index_id: str) -> None:
-        md = {k: v for k, v in (self.col.metadata or {}).items() if not k.startswith("hnsw:")}
-        md[self.OWNER_KEY] = index_id
-        self.col.modify(metadata=md)  # the distance function is fixed at creation and stays cosine
-
     def dim(self) -> int | None:
         """The size of the stored vectors (None: the collection is empty)."""
         got = self.col.get(limit=1, include=["embeddings"])
