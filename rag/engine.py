@@ -294,6 +294,30 @@ class Engine:
             blobs = self.manifest.sentence_vectors(h.chunk_id for h in hits if h.chunk_id)
         return {cid: sentvec.unpack(b) for cid, b in blobs.items()}
 
+    def with_leads(self, hits: list[Hit], max_docs: int) -> list[Hit]:
+        """``hits`` plus the first chunk of each of the first ``max_docs`` retrieved articles that did
+        not come back with it.
+
+        A news article puts its main facts in its first paragraph, while retrieval returns the chunks
+        that share the question's words, often a later one. The lead chunks are read from the index
+        (text and stored sentence vectors): nothing is embedded."""
+        have = {h.chunk_id for h in hits}
+        docs = list(dict.fromkeys(h.doc_id for h in hits))[:max_docs]
+        want = [f"{d}:0" for d in docs if f"{d}:0" not in have]
+        if not want:
+            return hits
+        with self._lock:
+            spans = self._chunk_spans(want)
+            first = {h.doc_id: h for h in reversed(hits)}
+            out = list(hits)
+            for cid in want:
+                if cid in spans:
+                    did, start, end = spans[cid]
+                    h = first[did]
+                    out.append(Hit(text=self.manifest.doc(did).text[start:end], doc_id=did, title=h.title,
+                                   date=h.date, source=h.source, start=start, end=end, score=0.0, chunk_id=cid))
+        return out
+
     def _chunk_spans(self, chunk_ids: list[str]) -> dict[str, tuple[str, int, int]]:
         out = {}
         db = self.manifest.db
@@ -312,6 +336,7 @@ class Engine:
                        site=d.site)
 
     def stats(self) -> Stats:
+        self.refresh()
         arts, chunks, files = self.manifest.counts()
         size = sum(f.stat().st_size for f in self.index_dir.rglob("*") if f.is_file()) if self.index_dir.exists() else 0
         return Stats(articles=arts, chunks=chunks, model=self.manifest.get_meta("model") or self.settings.embed_model,

