@@ -78,26 +78,3 @@ def test_rag_eval_open_scores_nugget_recall_and_splits_halves(tmp_path, seeds_in
         halves.append([r["id"] for r in json.loads(out.read_text())["runs"][0]["results"]])
     ids = [r["id"] for r in run["results"]]
     assert halves[0] == ids[0::2] and halves[1] == ids[1::2] and len(halves[0]) + len(halves[1]) == n
-
-
-@pytest.mark.slow
-def test_rtqa_open_questions_if_present(tmp_path, embedder):
-    """The open questions over RealTime QA articles live outside the repository (the data may not be
-    copied in); run them when both are on this machine: RTQA_OPEN_QA=/path/to/rtqa_open_qa.jsonl."""
-    import os
-
-    qa = os.environ.get("RTQA_OPEN_QA")
-    articles = shared_data("rtqa-dev/articles")
-    if not qa or not Path(qa).is_file():
-        pytest.skip("set RTQA_OPEN_QA to the open-question file over ../shared/data/rtqa-dev to run this")
-    from rag.engine import Engine
-    from rag.config import Settings
-
-    eng = Engine(settings=Settings(index_dir=tmp_path / "index", seeds_dir=None, progress=False, llm="extractive"),
-                 embedder=embedder)
-    eng.ingest([articles], progress=False)
-    eng.close()
-    out = tmp_path / "rt.json"
-    code = main(["--qa", qa, "--index", str(tmp_path / "index"), "--quiet", "--llm", "extractive",
-                 "--json", str(out), "--min-citation-exact", "1.0"], embedder=embedder)
-    assert code == 0
