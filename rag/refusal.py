@@ -20,11 +20,29 @@ from .types import Hit
 if TYPE_CHECKING:
     from .extractive import Sentence
 
+# share of the question's names the passages must mention; 0.5 and 0.9 were tried: within 0.01 on
+# every dev set in cross-validation, so the old value stays
+NAMES_COVER = 0.75
 ALONE_SENTENCES = 4  # the closest sentences (in context) whose similarity alone the refusal tests see
 
 
 def _flat(text: str) -> str:
     return re.sub(r"[.’']", "", text.lower())
+
+
+_DEMONYM_END = re.compile(r"(?:ian|an|n)$")
+
+
+def _place_of(name: str, corpus: str) -> bool:
+    """A demonym whose place the passages name: "Californian" / California, "Brazilian" / Brazil,
+    "Ukrainian" / Ukraine (the name without its -n, -an or -ian starts a word of the passages)."""
+    if not name[:1].isupper():
+        return False
+    for m in _DEMONYM_END.finditer(name.lower()):
+        root = name.lower()[: m.start()]
+        if len(root) >= 4 and re.search(rf"\b{re.escape(root)}", corpus):
+            return True
+    return False
 
 
 def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, str]:
@@ -34,9 +52,9 @@ def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, s
     if names:
         corpus = _flat(" ".join(h.text for h in hits))
         corpus_stems = content_stems(corpus)
-        found = [_flat(t) in corpus or stem(t) in corpus_stems for t in names]
+        found = [_flat(t) in corpus or stem(t) in corpus_stems or _place_of(t, corpus) for t in names]
         cover = sum(found) / len(found)
-        if cover < 0.75:
+        if cover < NAMES_COVER:
             missing = [t for t, f in zip(names, found) if not f]
             return True, f"names not in the passages: {', '.join(missing)}"
     if best_lex < 0.5 and (best_dense := max(alone(_closest(sentences)))) < 0.25:

@@ -227,3 +227,17 @@ def test_the_answer_type_a_question_asks_for(question, qtype):
     from rag.question import question_type
 
     assert question_type(question) == qtype
+
+
+@pytest.mark.parametrize("name, passages, named", [
+    ("Californian", "a california man solved the cube", True),
+    ("Ukrainian", "ukraine said on monday", True),
+    ("Brazilian", "fans in brazil celebrated", True),
+    ("Russian", "the ferry sailed on time", False),
+    ("Texan", "texas officials said", False),  # too short a root to tell from other words
+])
+def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, named):
+    """"A Californian man…" is not refused as "no passage mentions Californian" when they say California."""
+    from rag.refusal import _place_of
+
+    assert _place_of(name, passages) is named
