@@ -90,8 +90,10 @@ class SharedIndex:
 
     def _write_state(self, generation: int, lease: Lease | None) -> None:
         with self._write_lock:
-            self.state_col.modify(metadata={"generation": generation,
-                                            "lease": json.dumps(lease.__dict__) if lease else ""})
+            self._put(generation, lease)
+
+    def _put(self, generation: int, lease: Lease | None) -> None:
+        self.state_col.modify(metadata={"generation": generation, "lease": json.dumps(lease.__dict__) if lease else ""})
 
     def acquire(self, seconds: float = LEASE_SECONDS) -> None:
         gen, held = self._state()
@@ -116,9 +118,12 @@ class SharedIndex:
             lease = self._lease
             if lease is None:
                 return
-            self._lease = Lease(lease.id, lease.holder, lease.host, lease.pid, time.time() + seconds)
             try:
-                self._write_state(self._generation or 0, self._lease)
+                with self._write_lock:  # read and write together: publish may be moving the generation
+                    if self._lease is None:
+                        return
+                    self._lease = Lease(lease.id, lease.holder, lease.host, lease.pid, time.time() + seconds)
+                    self._put(self._generation or 0, self._lease)
             except Exception:  # a blip while renewing: the next renewal (or the expiry) settles it
                 pass
 
@@ -126,9 +131,10 @@ class SharedIndex:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=5)
-        if self._lease is not None:
-            self._write_state(self._generation or 0, None)
-        self._lease = None
+        with self._write_lock:
+            if self._lease is not None:
+                self._put(self._generation or 0, None)
+            self._lease = None
 
     # --- writer: publish what the manifest has ---
     def publish(self, manifest) -> int:
@@ -168,8 +174,9 @@ class SharedIndex:
             self.sentences.delete(where={"doc_id": {"$in": part}})
         gen = self._generation or 0
         if new or gone or manifest.get_meta("shared_generation") != str(gen):
-            gen = self._generation = max(gen, self.generation()) + 1
-            self._write_state(gen, self._lease)
+            with self._write_lock:
+                gen = self._generation = max(gen, self.generation()) + 1
+                self._put(gen, self._lease)
         manifest.set_meta("shared_generation", str(gen))
         return gen
 

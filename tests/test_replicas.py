@@ -152,3 +152,18 @@ def test_a_writer_killed_mid_ingest_then_restarted_loses_nothing(chroma_server, 
     assert server_count(chroma_server, "rep_kill") == 60 == fresh.stats().chunks
     hits = fresh.retrieve("harbour of town 42", top_k=3)  # (hashing vectors: too crude for the answerer)
     assert any("town 42 reopened" in h.text and "294 boats" in h.text for h in hits)
+
+
+def test_a_lease_left_by_a_writer_on_another_machine_expires(chroma_server, tmp_path, embedder):  # noqa: F811
+    from rag.shared import Lease
+
+    eng = engine(chroma_server, tmp_path / "w", "rep_expire", embedder)
+    eng.ingest([SEEDS])
+    gen = eng.shared.generation()
+    # a writer on another host died holding the lease (its pid means nothing here)
+    eng.shared._write_state(gen, Lease("x", "elsewhere pid 1", "elsewhere", 1, time.time() + 1.5))
+    with pytest.raises(LeaseHeld, match="elsewhere pid 1"):
+        eng.ingest([SEEDS])
+    time.sleep(1.6)
+    assert eng.ingest([SEEDS]).chunks_embedded == 0
+    assert eng.shared.generation() == gen  # nothing changed: the generation did not move
