@@ -246,6 +246,7 @@ def child_pull(index: Path, url: str, coll: str) -> dict:
     with Clock() as c:
         changed = eng.refresh(force=True)
     rss_pull = peak_rss_mb()
+    bm = dict(bm)  # the call below goes through the wrapper too
     with Clock() as b:
         eng._rebuild_bm25()
     arts, chunks, files = eng.manifest.counts()

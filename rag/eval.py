@@ -272,6 +272,7 @@ def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int
         "question": turn.question,
         "standalone_question": ans.standalone_question or turn.question,
         "since": turn.since, "until": turn.until, "as_of": turn.as_of, "kind": question_kind(turn.question),
+        "in_own_results": turn.in_own_results,
         "unanswerable": turn.unanswerable, "gold": groups, "gold_articles": list(turn.articles),
         "answer": ans.text, "refused": bool(ans.refused), "backend": ans.backend,
         "fallback_reason": ans.fallback_reason, "latency_ms": round(latency_ms, 1),
@@ -363,6 +364,18 @@ def by_kind(results: list[dict]) -> dict[str, dict[str, float]]:
         k["correct"] += bool(r["correct"])
     return {k: {"n": v["n"], "answer_acc": round(v["correct"] / v["n"], 4)}
             for k, v in sorted(out.items(), key=lambda kv: -kv[1]["n"])}
+
+
+def by_own_results(results: list[dict]) -> dict[str, dict[str, float]]:
+    """Answer accuracy where the answer is / is not in the question's own search results (RealTime
+    QA's ``in_own_results``); empty when the QA set does not say."""
+    out: dict[str, dict[str, float]] = {}
+    for flag, name in ((True, "in own results"), (False, "not in own results")):
+        rows = [r for r in results if r.get("in_own_results") is flag and not r["unanswerable"]]
+        if rows:
+            out[name] = {"n": len(rows), "answer_acc": round(sum(bool(r["correct"]) for r in rows) / len(rows), 4),
+                         "hit_rate": round(M.mean(r["hit"] for r in rows if r.get("hit") is not None) or 0.0, 4)}
+    return out
 
 
 def kind_table(runs: list[dict]) -> str:
@@ -476,7 +489,8 @@ def _main(args, settings: Settings, embedder) -> int:
             if eng is not first:
                 eng.close()
         run = {"name": c.name, "config": asdict(c), "answerer": results[0]["backend"] if results else c.llm,
-               "summary": summarize(results), "by_kind": by_kind(results), "results": results}
+               "summary": summarize(results), "by_kind": by_kind(results), "by_own_results": by_own_results(results),
+               "results": results}
         runs.append(run)
     failures = check_thresholds(runs, limits)
 
@@ -487,6 +501,11 @@ def _main(args, settings: Settings, embedder) -> int:
     if any(r["by_kind"] for r in runs):
         print("\nAnswer accuracy by question kind:\n")
         print(kind_table(runs))
+    if any(r["by_own_results"] for r in runs):
+        print("\nWhere the answer is in the question's own search results (in_own_results):\n")
+        for r in runs:
+            print(f"- {r['name']}: " + "; ".join(f"{k} (n={v['n']}): accuracy {v['answer_acc']:.3f}, hit@k "
+                                                f"{v['hit_rate']:.3f}" for k, v in r["by_own_results"].items()))
     if args.verbose:
         for run in runs:
             print("\n" + misses(run))

@@ -51,6 +51,9 @@ class Turn:
     until: str | None = None
     as_of: str | None = None  # the "now" of "this week" / "latest" (a quiz's date); None: today
     nuggets: tuple[tuple[str, ...], ...] = ()  # open questions: facts a good answer contains (any alternative)
+    # RealTime QA: the answer occurs in the articles the web search returned for this very question
+    # (not only in another question's); rag eval reports accuracy on each side of it
+    in_own_results: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,14 @@ def parse_turn(obj: Any, where: str, defaults: dict | None = None) -> Turn:
                 articles=_strs(d.get("article", d.get("articles")), "article", where),
                 evidence=_strs(d.get("evidence"), "evidence", where),
                 since=_date(d.get("since"), "since", where), until=_date(d.get("until"), "until", where),
-                as_of=_date(d.get("as_of"), "as_of", where))
+                as_of=_date(d.get("as_of"), "as_of", where), in_own_results=_flag(d, "in_own_results", where))
+
+
+def _flag(d: dict, key: str, where: str) -> bool | None:
+    v = d.get(key)
+    if v is not None and not isinstance(v, bool):
+        raise UserError(f"{where}: {key!r} must be true or false")
+    return v
 
 
 def parse_item(obj: Any, where: str, default_id: str) -> QAItem:

@@ -340,3 +340,26 @@ def test_accuracy_by_kind_counts_only_answerable_questions():
             {"unanswerable": True, "kind": "who", "correct": True},
             {"unanswerable": False, "kind": "when", "correct": True}]
     assert by_kind(rows) == {"who": {"n": 2, "answer_acc": 0.5}, "when": {"n": 1, "answer_acc": 1.0}}
+
+
+def test_accuracy_is_split_by_whether_the_answer_is_in_the_questions_own_results(tmp_path):
+    """RealTime QA marks questions whose answer is in their own search results; eval scores each side."""
+    from rag.eval import by_own_results
+    from rag.qa import load_qa
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "Who?", "answers": ["A"], "in_own_results": true}\n'
+                  '{"question": "Where?", "answers": ["B"], "in_own_results": false}\n'
+                  '{"question": "When?", "answers": ["C"]}\n')
+    assert [i.turns[0].in_own_results for i in load_qa(qa).items] == [True, False, None]
+    rows = [{"unanswerable": False, "correct": True, "hit": 1.0, "in_own_results": True},
+            {"unanswerable": False, "correct": False, "hit": 1.0, "in_own_results": True},
+            {"unanswerable": False, "correct": False, "hit": 0.0, "in_own_results": False},
+            {"unanswerable": False, "correct": True, "hit": 1.0, "in_own_results": None}]
+    assert by_own_results(rows) == {"in own results": {"n": 2, "answer_acc": 0.5, "hit_rate": 1.0},
+                                    "not in own results": {"n": 1, "answer_acc": 0.0, "hit_rate": 0.0}}
+    assert by_own_results(rows[3:]) == {}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Who?", "answers": ["A"], "in_own_results": "yes"}\n')
+    with pytest.raises(UserError, match="in_own_results"):
+        load_qa(bad)
