@@ -32,7 +32,7 @@ Part 3, embeddings: the first ``--embed-chunks`` ingest inputs (chunk text with 
 ingest passes them) embedded by ``RemoteEmbedder.embed`` (batch 64) against (a) FakeOpenAI
 (tests/openai_server.py) in its own process serving the packaged MiniLM through
 rag.embedding.SentenceTransformerEmbedder (fp32 torch) and (b) a llama.cpp server (llama-cpp-python)
-started with /tmp/work/embsrv/recipe.sh when that file exists; against the local encoder
+started by tests/llama_server.py (``make llm-deps`` prepares it) when it can run here; against the local encoder
 (``make_embedder`` default: int8 ONNX) on the same texts. chars/s is the median of three equal
 slices. ``embed_with_sentences`` (what ingest really calls: a server also embeds every sentence
 alone) on the first ``--ews-chunks`` (at most a twelfth of the inputs). The llama.cpp server runs on the
@@ -58,13 +58,29 @@ import traceback
 import urllib.request
 from pathlib import Path
 
-from _common import DEFAULT_CSV, ROOT, Clock, median, peak_rss_mb, percentile, read_articles, run_child
-from query import WARM_Q, CachingEmbedder, copy_file, grow, make_questions, settings_for, timed
+from _common import (
+    DEFAULT_CSV,
+    ROOT,
+    Clock,
+    median,
+    peak_rss_mb,
+    percentile,
+    read_articles,
+    run_child,
+)
+from query import (
+    WARM_Q,
+    CachingEmbedder,
+    copy_file,
+    grow,
+    make_questions,
+    settings_for,
+    timed,
+)
 
 sys.path.insert(0, str(ROOT))
 
-RECIPE = Path("/tmp/work/embsrv/recipe.sh")
-LLAMA_MODEL = "all-MiniLM-L6-v2"  # the recipe's MODEL_ALIAS
+LLAMA_MODEL = "all-MiniLM-L6-v2"  # tests/llama_server.EMBED_ALIAS
 FAKE_MODEL = "minilm-st-fp32"
 
 
@@ -477,27 +493,23 @@ def embed_part(args, work: Path, emb: CachingEmbedder, me: str) -> dict | None:
     remotes, notes = [], []
     fake = subprocess.Popen([sys.executable, me, "--child", "fake-embed"], cwd=ROOT, env=child_env(),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    llama_port = None
+    llama = None
     try:
         info = json.loads(fake.stdout.readline())
         remotes.append(f"FakeOpenAI + SentenceTransformer fp32 torch ({info['torch_threads']} threads), batch 64"
                        f"|{info['url']}|{FAKE_MODEL}|64|{args.embed_chunks}")
-        if RECIPE.exists():
-            llama_port = free_port()
-            p = subprocess.run(["bash", str(RECIPE), "start", str(llama_port)], capture_output=True, text=True,
-                               timeout=300)
-            line = next((x for x in p.stdout.splitlines() if x.startswith("PID=")), None)
-            if p.returncode == 0 and line:
-                kv = dict(x.split("=", 1) for x in line.split())
-                for batch in (64, 1):
-                    remotes.append(f"llama.cpp server (llama-cpp-python via recipe.sh, f32 GGUF), batch {batch}"
-                                   f"|{kv['URL']}|{LLAMA_MODEL}|{batch}|{args.llama_chunks}")
-                notes.append(f"llama.cpp server pid {kv['PID']} from {RECIPE} on port {llama_port}")
-            else:
-                notes.append(f"recipe.sh start failed ({p.returncode}): {(p.stderr or p.stdout)[-500:]}")
-                llama_port = None
+        sys.path.insert(0, str(ROOT / "tests"))
+        import llama_server as L
+
+        reason = L.unavailable()
+        if reason is None:
+            llama = L.LlamaServer(embedding=True).start()
+            for batch in (64, 1):
+                remotes.append(f"llama.cpp server (llama-cpp-python, f32 GGUF), batch {batch}"
+                               f"|{llama.url}|{L.EMBED_ALIAS}|{batch}|{args.llama_chunks}")
+            notes.append(f"llama.cpp embedding server pid {llama.pid} on {llama.url}")
         else:
-            notes.append(f"{RECIPE} not found: no llama.cpp server")
+            notes.append(f"no llama.cpp server: {reason}")
         r = run_child([me, "--child", "embed", "--items", str(work / "embed-items.json"),
                        "--ews-chunks", str(args.ews_chunks), *[f"--remote={x}" for x in remotes]])
         r["notes"] = notes
@@ -512,8 +524,8 @@ def embed_part(args, work: Path, emb: CachingEmbedder, me: str) -> dict | None:
             fake.wait(timeout=20)
         except subprocess.TimeoutExpired:
             fake.kill()
-        if llama_port is not None:
-            subprocess.run(["bash", str(RECIPE), "stop", str(llama_port)], capture_output=True, timeout=60)
+        if llama is not None:
+            llama.stop()
 
 
 def db_breakdown(path: Path) -> str:

@@ -31,6 +31,7 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS sentences (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id);
+CREATE TABLE IF NOT EXISTS repointed (doc_id TEXT PRIMARY KEY);
 """
 
 
@@ -216,9 +217,25 @@ class Manifest:
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
                                 [(f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(f.doc_ids)))
                                  for f in files])
-            # point reused articles at their current file (after a rename, move or copy)
-            self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?",
-                                [(s, d) for d, s in (sources or {}).items()])
+            # point reused articles at their current file (after a rename, move or copy); a Chroma
+            # server's copy of the article must follow (rag/shared.py publishes those again)
+            moved = [(s, d) for d, s in (sources or {}).items()]
+            self.db.executemany("INSERT OR IGNORE INTO repointed SELECT doc_id FROM docs WHERE source!=? AND doc_id=?",
+                                moved)
+            self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?", moved)
+
+    def repointed(self) -> set[str]:
+        """Articles whose source file changed since ``clear_repointed`` (rag/shared.py)."""
+        return {r[0] for r in self.db.execute("SELECT doc_id FROM repointed")}
+
+    def clear_repointed(self, doc_ids: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM repointed WHERE doc_id=?", [(d,) for d in doc_ids])
+
+    def update_docs(self, docs: list[tuple[str, str, dict]], files: list[FileRecord]) -> None:
+        """New metadata (source, file) for articles this index has (rag/shared.py)."""
+        with self._tx():
+            self.db.executemany("UPDATE docs SET source=? WHERE doc_id=?", [(m["source"], d) for d, _t, m in docs])
+            self._merge_files(files)
 
     def adopt(self, docs: list[tuple[str, str, dict]], chunks: list[tuple[str, str, int, int, int]],
               sentence_vectors: dict[str, bytes], files: list[FileRecord]) -> None:
@@ -233,11 +250,19 @@ class Manifest:
             self.db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?)", chunks)
             self.db.executemany("INSERT OR REPLACE INTO sentences VALUES (?,?,?)",
                                 [(cid, cid.rsplit(":", 1)[0], blob) for cid, blob in sentence_vectors.items()])
-            known = self.files()
-            for f in files:
-                ids = tuple(dict.fromkeys((known[f.path].doc_ids if f.path in known else ()) + f.doc_ids))
-                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-                                (f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(ids))))
+            self._merge_files(files)
+
+    def _merge_files(self, files: list[FileRecord]) -> None:
+        paths = [f.path for f in files]
+        known: dict[str, tuple[str, ...]] = {}
+        for i in range(0, len(paths), 500):  # only these files' rows: the whole table per batch is quadratic
+            part = paths[i : i + 500]
+            q = f"SELECT path, doc_ids FROM files WHERE path IN ({','.join('?' * len(part))})"
+            known.update((p, tuple(json.loads(ids))) for p, ids in self.db.execute(q, part))
+        for f in files:
+            ids = tuple(dict.fromkeys(known.get(f.path, ()) + f.doc_ids))
+            self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                            (f.path, f.root, f.hash, f.size, f.mtime_ns, json.dumps(list(ids))))
 
     def remove_files(self, paths: Iterable[str]) -> set[str]:
         """Forget files, then every article no file references. Returns the dropped doc ids (their
@@ -261,6 +286,7 @@ class Manifest:
             if source in removed or source.split("#", 1)[0] in removed:
                 if doc_id in by_doc:
                     self.db.execute("UPDATE docs SET source=? WHERE doc_id=?", (by_doc[doc_id], doc_id))
+                    self.db.execute("INSERT OR IGNORE INTO repointed VALUES (?)", (doc_id,))
 
     def remove_docs(self, doc_ids: Iterable[str]) -> None:
         """Forget articles whose vectors are incomplete, and the files that brought them, so the

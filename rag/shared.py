@@ -3,8 +3,9 @@
 With ``RAG_CHROMA_URL`` the server holds, besides the chunk vectors (collection ``NAME``):
 
 - ``NAME__articles``: every article (text, title, date, source, url, author, site, and the file it
-  came from), one record per article id;
-- ``NAME__sentences``: the answerer's sentence vectors of each chunk (rag/sentvec.py, base64);
+  came from), one record per article id, all in its metadata;
+- ``NAME__sentences``: the answerer's sentence vectors of each chunk (rag/sentvec.py, base64 in its
+  metadata; as documents they would get a full-text index three times their size);
 - ``NAME__state``: in its collection metadata, the *generation* (bumped by the writer after each
   ingest) and the writer's *lease*.
 
@@ -143,39 +144,46 @@ class SharedIndex:
         assert self._lease is not None, "publish needs the lease"
         local = manifest.doc_ids()
         remote = _all_ids(self.articles)
-        new, gone = sorted(local - remote), sorted(remote - local)
+        moved = manifest.repointed() & local & remote  # their file was renamed or moved: new source
+        new, gone = sorted((local - remote) | moved), sorted(remote - local)
+        # each record carries the generation it was published at: a replica asks for the ones newer
+        # than its copy (how it learns that a known article moved to another file)
+        gen = self._generation or 0
+        target = max(gen, self.generation()) + 1
         files: dict[str, tuple] = {}
         for f in manifest.files().values():
             for d in f.doc_ids:
                 files.setdefault(d, f)
         for i in range(0, len(new), BATCH):
             part = new[i : i + BATCH]
-            metas, texts = [], []
+            metas = []
             for d in part:
                 r = manifest.doc(d)
                 f = files.get(d)
-                metas.append({"title": r.title, "date": r.date or "", "source": r.source, "url": r.url or "",
-                              "author": r.author or "", "site": r.site or "", "n_chunks": r.n_chunks,
-                              "file": f.path if f else "", "root": f.root if f else "", "file_hash": f.hash if f else "",
-                              "file_size": f.size if f else -1, "file_mtime": f.mtime_ns if f else -1})
-                texts.append(r.text)
+                # the text in metadata, not as a document: Chroma builds a trigram full-text index
+                # over documents (3x their size), which nothing here searches
+                metas.append({"text": r.text, "title": r.title, "date": r.date or "", "source": r.source,
+                              "url": r.url or "", "author": r.author or "", "site": r.site or "",
+                              "n_chunks": r.n_chunks, "file": f.path if f else "", "root": f.root if f else "",
+                              "file_hash": f.hash if f else "", "file_size": f.size if f else -1,
+                              "file_mtime": f.mtime_ns if f else -1, "gen": target})
             # sentences first: an article is visible to replicas only once all it needs is there
-            cids = [cid for cid, did, *_ in _chunk_rows_of(manifest, part)]
+            cids = [cid for cid, _did in _chunk_rows_of(manifest, [d for d in part if d not in moved])]
             blobs = manifest.sentence_vectors(cids)
             if blobs:
                 ids = sorted(blobs)
                 self.sentences.upsert(ids=ids, embeddings=[_tag(c) for c in ids],
-                                      documents=[base64.b64encode(blobs[c]).decode() for c in ids],
-                                      metadatas=[{"doc_id": c.rsplit(":", 1)[0]} for c in ids])
-            self.articles.upsert(ids=part, embeddings=[_tag(d) for d in part], documents=texts, metadatas=metas)
+                                      metadatas=[{"doc_id": c.rsplit(":", 1)[0], "sv": base64.b64encode(blobs[c]).decode()}
+                                                 for c in ids])
+            self.articles.upsert(ids=part, embeddings=[_tag(d) for d in part], metadatas=metas)
         for i in range(0, len(gone), BATCH):
             part = gone[i : i + BATCH]
             self.articles.delete(ids=part)
             self.sentences.delete(where={"doc_id": {"$in": part}})
-        gen = self._generation or 0
+        manifest.clear_repointed(manifest.repointed())
         if new or gone or manifest.get_meta("shared_generation") != str(gen):
             with self._write_lock:
-                gen = self._generation = max(gen, self.generation()) + 1
+                gen = self._generation = max(target, self.generation() + 1)
                 self._put(gen, self._lease)
         manifest.set_meta("shared_generation", str(gen))
         return gen
@@ -193,18 +201,26 @@ class SharedIndex:
         new, gone = sorted(remote - local), sorted(local - remote) if not keep_local else []
         for i in range(0, len(new), BATCH):
             part = new[i : i + BATCH]
-            got = self.articles.get(ids=part, include=["documents", "metadatas"])
-            docs = [(d, t, m) for d, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+            got = self.articles.get(ids=part, include=["metadatas"])
+            docs = [(d, m.pop("text"), m) for d, m in zip(got["ids"], got["metadatas"])]
             rows = self.chunks.get(where={"doc_id": {"$in": part}}, include=["metadatas"])
             chunks = [(cid, m["doc_id"], int(cid.rsplit(":", 1)[1]), int(m["start"]), int(m["end"]))
                       for cid, m in zip(rows["ids"], rows["metadatas"])]
-            sents = self.sentences.get(where={"doc_id": {"$in": part}}, include=["documents"])
-            blobs = {cid: base64.b64decode(b) for cid, b in zip(sents["ids"], sents["documents"])}
+            sents = self.sentences.get(where={"doc_id": {"$in": part}}, include=["metadatas"])
+            blobs = {cid: base64.b64decode(m["sv"]) for cid, m in zip(sents["ids"], sents["metadatas"])}
             manifest.adopt(docs, chunks, blobs, _files_of(docs))
         if gone:
             manifest.remove_docs(gone)
+        known = str(manifest.get_meta("shared_generation") or "")
+        if known.isdigit():  # known articles published again since (a renamed file): new metadata
+            got = self.articles.get(where={"gen": {"$gt": int(known)}}, include=["metadatas"])
+            again = [(d, m.pop("text"), m) for d, m in zip(got["ids"], got["metadatas"]) if d in local]
+            if again:
+                manifest.update_docs(again, _files_of(again))
+        else:
+            again = []
         manifest.set_meta("shared_generation", str(gen))
-        return bool(new or gone)
+        return bool(new or gone or again)
 
 
 def _dead_here(lease: Lease) -> bool:

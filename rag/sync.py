@@ -224,7 +224,8 @@ def _apply(pending: list[_Pending], *, manifest, store, embedder, report, dry_ru
             vectors = embedder.embed(inputs)
         store.upsert(
             [c.id for _, _, c in chunks_docs], vectors,
-            [{"doc_id": did, "start": c.start, "end": c.end, "date": date_num(a.date)} for did, a, c in chunks_docs],
+            [{"doc_id": did, "start": c.start, "end": c.end, "date": date_num(a.date), "title": a.title,
+              "url": a.url or ""} for did, a, c in chunks_docs],
             [c.text for _, _, c in chunks_docs],
         )
     sources = {d: s for p in pending for d, s in p.sources.items()}

@@ -167,3 +167,22 @@ def test_a_lease_left_by_a_writer_on_another_machine_expires(chroma_server, tmp_
     time.sleep(1.6)
     assert eng.ingest([SEEDS]).chunks_embedded == 0
     assert eng.shared.generation() == gen  # nothing changed: the generation did not move
+
+
+def test_a_renamed_file_moves_the_source_replicas_show(chroma_server, tmp_path, embedder):  # noqa: F811
+    import shutil
+
+    news = tmp_path / "news"
+    shutil.copytree(SEEDS, news)
+    writer = engine(chroma_server, tmp_path / "w", "rep_move", embedder)
+    writer.ingest([news])
+    replica = engine(chroma_server, tmp_path / "r", "rep_move", embedder)
+    before = {h.source for h in replica.retrieve("Who is the mayor of Kharkiv?", top_k=8)}
+    victim = next(p for p in sorted(news.iterdir()) if str(p) in before)
+    victim.rename(news / "renamed.txt")
+    assert writer.ingest([news]).chunks_embedded == 0  # same content: nothing embedded again
+    deadline = time.monotonic() + 10
+    while str(news / "renamed.txt") not in {h.source for h in replica.retrieve("Who is the mayor of Kharkiv?", top_k=8)}:
+        assert time.monotonic() < deadline, "the replica still shows the old file name"
+        time.sleep(0.2)
+    assert str(victim) not in {replica.article(h.doc_id).source for h in replica.retrieve("Kharkiv", top_k=8)}
