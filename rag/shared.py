@@ -125,7 +125,7 @@ class SharedIndex:
                         return
                     self._lease = Lease(lease.id, lease.holder, lease.host, lease.pid, time.time() + seconds)
                     self._put(self._generation or 0, self._lease)
-            except Exception:  # a blip while renewing: the next renewal (or the expiry) settles it
+            except Exception:  # noqa: BLE001 - a blip while renewing: the next renewal (or the expiry) settles it
                 pass
 
     def release(self) -> None:

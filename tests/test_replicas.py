@@ -18,7 +18,7 @@ import pytest
 import rag
 from rag.shared import LeaseHeld
 
-from conftest import ROOT, SEEDS
+from conftest import SEEDS
 from test_server_mode import chroma_server, server_count  # noqa: F401 (a fixture)
 
 QUESTIONS = ["Who is the mayor of Kharkiv?", "How many people were killed in Belgorod?",
