@@ -13,7 +13,7 @@ from rag.qa import SEEDS_OPEN_QA, load_qa, load_seeds_open_qa
 from rag.question_kind import question_kind
 from rag.readers import read_file
 
-from conftest import SEEDS, shared_data
+from conftest import SEEDS
 
 OPEN_GATE = ["--min-nugget-recall", "0.6", "--min-citation-exact", "1.0", "--max-answer-words", "130"]
 
