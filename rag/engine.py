@@ -74,7 +74,9 @@ class Engine:
         now = time.monotonic()
         if not force and now - self._pulled_at < self.settings.replica_poll:
             return False
-        with self._lock:
+        from .store import server_errors
+
+        with self._lock, server_errors(self.settings.chroma_url):
             self._pulled_at = now
             if self.shared.pull(self.manifest):
                 self._rebuild_bm25()
@@ -138,8 +140,10 @@ class Engine:
             finally:
                 if not exists:
                     manifest.close()
-        self._check_model()
-        with write_lock(self.index_dir):
+        from .store import server_errors
+
+        with server_errors(self.settings.chroma_url), write_lock(self.index_dir):
+            self._check_model()
             shared = self.shared
             if shared is None:
                 reconcile(self.manifest, self.store)
@@ -218,6 +222,13 @@ class Engine:
     def retrieve(self, question: str, top_k: int | None = None, *, since: str | None = None,
                  until: str | None = None, source: str | None = None, mode: str | None = None,
                  as_of: str | None = None) -> list[Hit]:
+        from .store import server_errors
+
+        with server_errors(self.settings.chroma_url):
+            return self._retrieve(question, top_k, since=since, until=until, source=source, mode=mode, as_of=as_of)
+
+    def _retrieve(self, question: str, top_k: int | None, *, since: str | None, until: str | None,
+                  source: str | None, mode: str | None, as_of: str | None) -> list[Hit]:
         """``as_of``: the "now" that time words in the question ("this week", "latest") refer to;
         default today. Such a question prefers articles dated in that window (rag/timeframe.py)."""
         from .timeframe import time_window

@@ -5,6 +5,8 @@ else about an article lives in the manifest.
 """
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -30,9 +32,33 @@ class DenseResult:
     distance: float
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,498}[A-Za-z0-9]")
+
+
+@contextmanager
+def server_errors(url: str | None):
+    """A Chroma server that went away mid-session is a one-line RagError, not an httpx traceback."""
+    try:
+        yield
+    except RagError:
+        raise
+    except Exception as e:
+        import httpx
+
+        if url and isinstance(e, (httpx.TransportError, ConnectionError)):
+            raise RagError(f"lost the Chroma server at {url} ({type(e).__name__}); start it again "
+                           "(`chroma run --path DIR --port N`) or unset RAG_CHROMA_URL") from None
+        raise
+
+
 class VectorStore:
     def __init__(self, *, index_dir: Path, collection: str, chroma_url: str | None = None):
         from .config import apply_offline_env
+        from .errors import UserError
+
+        if not _NAME.fullmatch(collection or ""):
+            raise UserError(f"collection name {collection!r} must be 3-500 letters, digits, '.', '_' or '-', "
+                            "starting and ending with a letter or digit (RAG_COLLECTION)")
 
         apply_offline_env()
         import chromadb

@@ -130,3 +130,39 @@ def test_unreachable_server_is_a_clear_error(tmp_path, embedder):
     (tmp_path / "d" / "a.txt").write_text("A story. Short.")
     with pytest.raises(rag.RagError, match=r"cannot reach the Chroma server at .*chroma run"):
         eng.ingest([tmp_path / "d"])
+
+
+def test_a_server_that_goes_away_mid_session_is_a_one_line_error(tmp_path, embedder, seeds_copy):
+    data = tmp_path / "chroma"
+    port = free_port()
+    proc = subprocess.Popen([chroma_exe(), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "chroma run did not start"
+                time.sleep(0.2)
+        eng = rag.Engine(settings=rag.Settings(index_dir=tmp_path / "i", seeds_dir=None, progress=False,
+                                               llm="extractive", chroma_url=url, collection="gone"), embedder=embedder)
+        eng.ingest([seeds_copy])
+        assert eng.query("Who is the mayor of Kharkiv?").citations
+    finally:
+        stop_process(proc)
+    with pytest.raises(rag.RagError, match=r"lost the Chroma server at .*chroma run") as e:
+        eng.query("Who is the governor of Belgorod?")
+    assert "\n" not in str(e.value)
+    with pytest.raises(rag.RagError, match="lost the Chroma server"):
+        eng.ingest([seeds_copy])
+
+
+def test_a_bad_collection_name_is_a_one_line_error(tmp_path, embedder):
+    eng = rag.Engine(settings=rag.Settings(index_dir=tmp_path / "i", seeds_dir=None, progress=False, collection="x"),
+                     embedder=embedder)
+    with pytest.raises(rag.RagError, match="collection name 'x' must be 3-500"):
+        eng.ingest([tmp_path])
