@@ -145,9 +145,20 @@ def unavailable() -> str | None:
                             "`make llm-deps` (builds llama.cpp once, 5-8 min)")
     if model_path() is None:
         return f"no SmolLM2 model in {cache_root() / 'models'}: run `make llm-deps`"
-    if embed_model_path() is None:
-        return f"no MiniLM GGUF in {cache_root() / 'models'}: run `make llm-deps`"
     return None
+
+
+def _embed_reason_file() -> Path:
+    return cache_root() / "models" / "embed-unavailable.txt"
+
+
+def embed_unavailable() -> str | None:
+    """Why the embedding server cannot start here (the LLM server's reasons, or no MiniLM GGUF)."""
+    reason = unavailable()
+    if reason or embed_model_path() is not None:
+        return reason
+    recorded = _embed_reason_file().read_text().strip() if _embed_reason_file().exists() else ""
+    return recorded or f"no MiniLM GGUF in {cache_root() / 'models'}: run `make llm-deps`"
 
 
 # --- install -----------------------------------------------------------------------------------
@@ -231,30 +242,35 @@ def native_amx_build() -> bool:
 
 def install() -> str | None:
     """Make the server runnable in this Python: the cached wheel (built when absent) with the server
-    extras, and the model. None when done, else the one-line reason (also kept for the tests)."""
-    if unavailable() is None and not native_amx_build():
-        return None
-    try:
-        fetch_model()
-        convert_embed_model()
-        wheel = build_wheel()
-        r = _pip("install", "-q", "--force-reinstall", "--no-deps", str(wheel))
-        if r.returncode == 0:
-            r = _pip("install", "-q", f"{wheel}[server]")
-        if r.returncode != 0:
-            raise RuntimeError(f"installing {wheel.name} failed: {_last_error(r.stdout or '')}")
-        r = _pip("check")
-        if r.returncode != 0:
-            raise RuntimeError(f"pip check after installing {LLAMA_CPP}: {_last_error(r.stdout or '')}")
-    except Exception as e:  # noqa: BLE001 - every failure becomes the one line the tests skip with
-        reason = "llama.cpp server unavailable: " + " ".join(str(e).split())
+    extras, and the models. None when done, else the one-line reason (also kept for the tests)."""
+    if unavailable() is not None or native_amx_build():
         try:
-            _reason_file().parent.mkdir(parents=True, exist_ok=True)
-            _reason_file().write_text(reason + "\n")
-        except OSError:
-            pass
-        return reason
-    _reason_file().unlink(missing_ok=True)
+            fetch_model()
+            wheel = build_wheel()
+            r = _pip("install", "-q", "--force-reinstall", "--no-deps", str(wheel))
+            if r.returncode == 0:
+                r = _pip("install", "-q", f"{wheel}[server]")
+            if r.returncode != 0:
+                raise RuntimeError(f"installing {wheel.name} failed: {_last_error(r.stdout or '')}")
+            r = _pip("check")
+            if r.returncode != 0:
+                raise RuntimeError(f"pip check after installing {LLAMA_CPP}: {_last_error(r.stdout or '')}")
+        except Exception as e:  # noqa: BLE001 - every failure becomes the one line the tests skip with
+            reason = "llama.cpp server unavailable: " + " ".join(str(e).split())
+            try:
+                _reason_file().parent.mkdir(parents=True, exist_ok=True)
+                _reason_file().write_text(reason + "\n")
+            except OSError:
+                pass
+            return reason
+        _reason_file().unlink(missing_ok=True)
+    if embed_model_path() is None:
+        try:  # apart: its failure must not take the LLM server's tests with it
+            convert_embed_model()
+            _embed_reason_file().unlink(missing_ok=True)
+        except Exception as e:  # noqa: BLE001 - kept as the one line its tests skip (or, in CI, fail) with
+            _embed_reason_file().parent.mkdir(parents=True, exist_ok=True)
+            _embed_reason_file().write_text("llama.cpp embedding server unavailable: " + " ".join(str(e).split()) + "\n")
     import importlib
 
     importlib.invalidate_caches()
@@ -393,11 +409,11 @@ class LlamaServer:
         self.stop()
 
 
-def require() -> None:
+def require(embedding: bool = False) -> None:
     """Skip the calling test when the server cannot run here, with the reason; in CI, fail instead."""
     import pytest
 
-    reason = unavailable()
+    reason = embed_unavailable() if embedding else unavailable()
     if reason:
         if in_ci():
             pytest.fail(f"{reason} (CI=true: `make test` must install it first)", pytrace=False)
@@ -424,7 +440,7 @@ def _fixture():
     @pytest.fixture(scope="session")
     def llama_embed_server(tmp_path_factory) -> Iterator[LlamaServer]:
         """The packaged MiniLM served by llama.cpp on /v1/embeddings."""
-        require()
+        require(embedding=True)
         server = LlamaServer(log=tmp_path_factory.mktemp("llama-embed") / "server.log", embedding=True)
         try:
             server.start()
@@ -464,9 +480,10 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(reason, file=sys.stderr)
             return 1 if in_ci() else 0  # locally the tests that need it skip with this reason
-        print(f"llama.cpp server ready: {LLAMA_CPP}=={LLAMA_CPP_VERSION} ({CMAKE_ARGS}), model {model_path()}")
+        print(f"llama.cpp server ready: {LLAMA_CPP}=={LLAMA_CPP_VERSION} ({CMAKE_ARGS}), model {model_path()}; "
+              f"embedding model: {embed_model_path() or embed_unavailable()}")
         return 0
-    reason = unavailable()
+    reason = embed_unavailable() if args.embedding else unavailable()
     if reason:
         print(reason, file=sys.stderr)
         return 1
