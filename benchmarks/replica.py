@@ -49,13 +49,11 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.request
 from pathlib import Path
 
 from _common import (
@@ -79,18 +77,15 @@ from query import (
 )
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+from chroma_server import start_chroma  # noqa: E402
+from chroma_server import stop_process as stop  # noqa: E402
 
 LLAMA_MODEL = "all-MiniLM-L6-v2"  # tests/llama_server.EMBED_ALIAS
 FAKE_MODEL = "minilm-st-fp32"
 
 
 # --- processes --------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def proc_cpu(pid: int) -> float:
     """CPU seconds (user + sys, all threads) of a running process; nan when it is gone."""
@@ -99,39 +94,6 @@ def proc_cpu(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_chroma(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    exe = Path(sys.executable).parent / "chroma"
-    port = free_port()
-    out = open(log, "wb")
-    proc = subprocess.Popen([str(exe) if exe.exists() else "chroma", "run", "--path", str(db), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            raise RuntimeError(f"chroma run did not start: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-
-
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def child_env() -> dict:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chroma_server import stop_process  # noqa: F401 - shared by the tests that start servers
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -109,18 +111,6 @@ def shared_data(name: str) -> Path:
     if not p.exists():
         pytest.skip(f"{p} not found: shared dev data is only present in CI and dev machines")
     return p
-
-
-def stop_process(proc, timeout: float = 20) -> None:
-    """Stop a server the test started: SIGTERM, then SIGKILL if it does not exit in time."""
-    import subprocess
-
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def seeds_engine(folder: Path, embedder):

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or from benchmarks/
+from chroma_server import free_port  # noqa: E402
 
 LLAMA_CPP = "llama-cpp-python"
 LLAMA_CPP_VERSION = "0.3.36"
@@ -279,12 +281,6 @@ def install() -> str | None:
 
 # --- the server ----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LlamaServer:
     """One `python -m llama_cpp.server` process on 127.0.0.1; ``url`` ends in /v1.
 
@@ -420,36 +416,34 @@ def require(embedding: bool = False) -> None:
         pytest.skip(reason)
 
 
+def _serve(tmp_path_factory, embedding: bool) -> Iterator[LlamaServer]:
+    import pytest
+
+    require(embedding=embedding)
+    server = LlamaServer(log=tmp_path_factory.mktemp("llama-embed" if embedding else "llama") / "server.log",
+                         embedding=embedding)
+    try:
+        server.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _fixture():
     import pytest
 
     @pytest.fixture(scope="session")
     def llama_server(tmp_path_factory) -> Iterator[LlamaServer]:
         """One llama.cpp server for the whole session (the model loads in about a second)."""
-        require()
-        server = LlamaServer(log=tmp_path_factory.mktemp("llama") / "server.log")
-        try:
-            server.start()
-        except RuntimeError as e:
-            pytest.fail(str(e), pytrace=False)
-        try:
-            yield server
-        finally:
-            server.stop()
+        yield from _serve(tmp_path_factory, embedding=False)
 
     @pytest.fixture(scope="session")
     def llama_embed_server(tmp_path_factory) -> Iterator[LlamaServer]:
         """The packaged MiniLM served by llama.cpp on /v1/embeddings."""
-        require(embedding=True)
-        server = LlamaServer(log=tmp_path_factory.mktemp("llama-embed") / "server.log", embedding=True)
-        try:
-            server.start()
-        except RuntimeError as e:
-            pytest.fail(str(e), pytrace=False)
-        try:
-            yield server
-        finally:
-            server.stop()
+        yield from _serve(tmp_path_factory, embedding=True)
 
     return llama_server, llama_embed_server
 

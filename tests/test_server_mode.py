@@ -1,61 +1,26 @@
 """Server mode: vectors in a real `chroma run` started on loopback by the test (RAG_CHROMA_URL)."""
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import stop_process
+from chroma_server import free_port, start_chroma, stop_process
 
 import rag
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def chroma_exe() -> str:
-    exe = Path(sys.executable).parent / "chroma"
-    found = str(exe) if exe.exists() else shutil.which("chroma")
-    assert found, "the `chroma` console script (shipped in the chromadb wheel) is not installed"
-    return found
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
     data = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    log = open(data / "server.log", "wb")
-    proc = subprocess.Popen([chroma_exe(), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"chroma run did not start: {(data / 'server.log').read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
+    try:
+        proc, url = start_chroma(data / "db", data / "server.log")
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
     yield url
     stop_process(proc)
-    log.close()
 
 
 def server_count(url: str, collection: str) -> int:
@@ -133,21 +98,8 @@ def test_unreachable_server_is_a_clear_error(tmp_path, embedder):
 
 
 def test_a_server_that_goes_away_mid_session_is_a_one_line_error(tmp_path, embedder, seeds_copy):
-    data = tmp_path / "chroma"
-    port = free_port()
-    proc = subprocess.Popen([chroma_exe(), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_chroma(tmp_path / "chroma")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "chroma run did not start"
-                time.sleep(0.2)
         eng = rag.Engine(settings=rag.Settings(index_dir=tmp_path / "i", seeds_dir=None, progress=False,
                                                llm="extractive", chroma_url=url, collection="gone"), embedder=embedder)
         eng.ingest([seeds_copy])

@@ -6,7 +6,6 @@ Every browser page records the requests it makes; none may leave the server's or
 from __future__ import annotations
 
 import html
-import socket
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 import rag
 from rag.types import Answer, Citation
 
+from chroma_server import free_port
 from conftest import seeds_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,12 +147,6 @@ def test_ui_auth_comes_from_settings_env():
 
 
 # --- the app in Chromium ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(engine, auth=None):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chroma_server import free_port
 from conftest import seeds_engine, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,12 +23,6 @@ import ui  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting", "ignore:The copy keyword")
 QUESTION = "How many people were killed in Belgorod?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
