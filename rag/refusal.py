@@ -36,13 +36,11 @@ _DEMONYM_END = re.compile(r"(?:ian|an|n)$")
 def _place_of(name: str, corpus: str) -> bool:
     """A demonym whose place the passages name: "Californian" / California, "Brazilian" / Brazil,
     "Ukrainian" / Ukraine (the name without its -n, -an or -ian starts a word of the passages)."""
-    if not name[:1].isupper():
+    m = _DEMONYM_END.search(name.lower())
+    if not name[:1].isupper() or m is None:
         return False
-    for m in _DEMONYM_END.finditer(name.lower()):
-        root = name.lower()[: m.start()]
-        if len(root) >= 4 and re.search(rf"\b{re.escape(root)}", corpus):
-            return True
-    return False
+    root = name.lower()[: m.start()]
+    return len(root) >= 4 and re.search(rf"\b{re.escape(root)}", corpus) is not None
 
 
 def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, str]:

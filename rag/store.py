@@ -1,7 +1,7 @@
 """Vectors in Chroma: an embedded PersistentClient under the index folder, or a Chroma server.
 
-Only str/int/float/bool metadata is stored (doc_id, date as YYYYMMDD int, offsets). Everything
-else about an article lives in the manifest.
+Each chunk's vector with its text and str/int metadata (doc_id, offsets, date as YYYYMMDD int, title,
+url). The article itself lives in the manifest, and with a server also in Chroma (rag/shared.py).
 """
 from __future__ import annotations
 
