@@ -212,13 +212,14 @@ class SharedIndex:
         if gone:
             manifest.remove_docs(gone)
         known = str(manifest.get_meta("shared_generation") or "")
+        again: list = []
         if known.isdigit():  # known articles published again since (a renamed file): new metadata
-            got = self.articles.get(where={"gen": {"$gt": int(known)}}, include=["metadatas"])
-            again = [(d, m.pop("text"), m) for d, m in zip(got["ids"], got["metadatas"]) if d in local]
-            if again:
+            # ids first: the newly added ones (already fetched above) would otherwise come back with their text
+            ids = [d for d in self.articles.get(where={"gen": {"$gt": int(known)}}, include=[])["ids"] if d in local]
+            if ids:
+                got = self.articles.get(ids=ids, include=["metadatas"])
+                again = [(d, m.pop("text"), m) for d, m in zip(got["ids"], got["metadatas"])]
                 manifest.update_docs(again, _files_of(again))
-        else:
-            again = []
         manifest.set_meta("shared_generation", str(gen))
         return bool(new or gone or again)
 
