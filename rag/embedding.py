@@ -220,13 +220,7 @@ class OnnxEmbedder:
         return self._encode(texts, progress)
 
     def embed_query(self, text: str) -> np.ndarray:
-        # retrieval and the answerer both need the question's vector: compute it once
-        v = self._recent.get(text)
-        if v is None:
-            v = self._recent[text] = self._encode([text], False)[0]
-            if len(self._recent) > 64:
-                self._recent.pop(next(iter(self._recent)), None)
-        return v.copy()
+        return recent_query(self._recent, text, lambda t: self._encode([t], False)[0])
 
     def _batches(self, lengths: list[int]) -> list[np.ndarray]:
         """Rows sorted by length, cut into batches of at most ``batch_size`` whose longest row is at
@@ -281,6 +275,16 @@ class OnnxEmbedder:
                     sent_out[r][:] = _pool_spans(got[1][j, : len(ids[r])], encs[r].offsets[: len(ids[r])],
                                                  spans[r], out[r])
         return out
+
+
+def recent_query(cache: dict[str, np.ndarray], text: str, compute) -> np.ndarray:
+    """Retrieval and the answerer both need the question's vector: compute it once (the last 64 kept)."""
+    v = cache.get(text)
+    if v is None:
+        v = cache[text] = compute(text)
+        if len(cache) > 64:
+            cache.pop(next(iter(cache)), None)
+    return v.copy()
 
 
 def _pool_spans(states: np.ndarray, offsets, spans, fallback: np.ndarray) -> np.ndarray:

@@ -79,12 +79,9 @@ class RemoteEmbedder:
         return np.vstack([self._request(texts[i : i + self.batch_size]) for i in batches])
 
     def embed_query(self, text: str) -> np.ndarray:
-        v = self._recent.get(text)
-        if v is None:
-            v = self._recent[text] = self._request([self._fit(text)])[0]
-            if len(self._recent) > 64:
-                self._recent.pop(next(iter(self._recent)), None)
-        return v.copy()
+        from .embedding import recent_query
+
+        return recent_query(self._recent, text, lambda t: self._request([self._fit(t)])[0])
 
     def embed_with_sentences(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *,
                              progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
