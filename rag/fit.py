@@ -158,9 +158,10 @@ def _simulate(r: Ranker, q: Question, ratio: float) -> tuple[bool, bool, int]:
 
     picked = [order[0]]
     win = q.X[:, INDEX["winner"]] > 0
-    rest = [j for j in order[1:] if win[j]] if not win[order[0]] else []
-    rest += [j for j in order[1:] if j not in rest]
-    if rest and p[rest[0]] >= ratio * p[order[0]]:
+    likely = [j for j in order[1:] if p[j] >= ratio * p[order[0]]]
+    rest = [j for j in likely if win[j]] if not win[order[0]] else []
+    rest += [j for j in likely if j not in rest]
+    if rest:
         picked.append(rest[0])
     if q.unanswerable:
         return False, False, len(picked)

@@ -11,13 +11,16 @@ _WH = r"(?:which|what)\s+(?:[\w.\-]+\s+){0,2}"  # "which (Russian) city", "what 
 
 def question_type(q: str) -> str:
     """The expected answer type: who / when / where / number / entity / name (some other "which
-    <noun>") / other."""
-    ql = q.lower().strip()
+    <noun>") / other.
+
+    A quiz-style question sets the scene first ("The Kings ended a long playoff drought. When did
+    they last make the postseason?"): the type is read from the sentence that asks."""
+    ql = _asking_sentence(q).lower().strip()
     if re.search(r"\b(how many|how much|how old|how long|what percentage|death toll)\b|"
-                 r"\bwhat (?:was|is|were|are) the (?:number|amount|total|revenue|price|cost|population|score)\b|"
+                 r"\bwhat (?:was|is|were|are) the (?:\w+ )?(?:number|amount|total|revenue|price|cost|population|score)\b|"
                  r"\b(?:which|what) day of\b|\brevenue\b", ql):
         return "number"
-    if re.search(r"^(?:when|since when)\b|\b(?:what|which) (?:year|date|day|month|time)\b|\b(?:date of|release date|"
+    if re.search(r"^(?:when|since when)\b|\bwhen\?$|\b(?:what|which) (?:year|date|day|month|time)\b|\b(?:date of|release date|"
                  r"premiere date)\b", ql) or (ql.startswith("what") and re.search(r"\b(released?|premiere[sd]?|founded)\??$", ql)):
         return "when"
     if re.search(rf"^where\b|\bwhere\b|\blocation\b|\b{_WH}(?:city|cities|country|countries|town|state|place|region|"
@@ -36,6 +39,17 @@ def question_type(q: str) -> str:
                  r"happened|happens|kind|type|sort|if|about|else)\b)[a-z]{3,}", ql):
         return "name"
     return "other"
+
+
+def _asking_sentence(q: str) -> str:
+    """The last sentence that ends with a question mark (or colon, for "… with which of the
+    following:"), else the whole text."""
+    from .chunking import sentence_spans
+
+    for s, e in reversed(sentence_spans(q)):
+        if q[s:e].rstrip().endswith(("?", ":")):
+            return q[s:e]
+    return q
 
 
 def _key_terms(question: str) -> list[str]:

@@ -64,10 +64,19 @@ _ROLES = (r"mayor|governor|ceo|president|minister|director|chief|head|leader|cha
           r"spokeswoman|spokesperson|secretary|ambassador|coach|captain|founder|owner|author|editor")
 
 
-_ROLE_Q = re.compile(rf"\bwho (?:is|was|are|were|will be)\b.*?\b(?P<role>{_ROLES})\b|\bname of the\b", re.I)
+# "name of the" only with a role after it: "the name of the mayor" wants a person, "the name of the
+# government's new plan" does not
+_ROLE_Q = re.compile(rf"\bwho (?:is|was|are|were|will be)\b.*?\b(?P<role>{_ROLES})\b|"
+                     rf"\bname of the (?:[\w'’-]+ ){{0,3}}?(?:{_ROLES})\b", re.I)
 
 
 _ROLE_WORD = re.compile(rf"\b(?:{_ROLES})\b", re.I)
+# a role is often given by its verb: "directed by", "founded by", "led by", "coached by"
+_ROLE_VERB = {stem(r): {stem(v) for v in vs.split()} for r, vs in (
+    ("director", "directed directs"), ("founder", "founded"), ("owner", "owns owned"), ("author", "wrote written"),
+    ("editor", "edited"), ("coach", "coached coaches"), ("leader", "leads led"), ("head", "heads headed"),
+    ("chairman", "chaired chairs"), ("chair", "chaired chairs"), ("captain", "captained"),
+    ("commander", "commanded commands"))}
 
 
 def _with_previous(s: "Sentence", hits: list[Hit]) -> str:
@@ -98,6 +107,7 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
     if role and role.group("role"):
         # "Who is the mayor of X?" is not answered by a sentence about X's governor
         roles = {stem(r) for r in _ROLE_WORD.findall(question[role.start():])}
+        roles |= {v for r in roles for v in _ROLE_VERB.get(r, ())}  # "directed by X" names the director
         if not roles & content_stems(_with_previous(chosen, hits)):
             return f"no passage names the {role.group('role').lower()}"
     if candidate and role:

@@ -222,6 +222,12 @@ def test_the_names_a_passage_must_mention(question, names):
     ("When did the strike begin?", "when"),
     ("Which chemical is lingering in the area?", "name"),
     ("What happened in Belgorod?", "other"),
+    # the scene first, then the question: the type is the asking sentence's, not the scene's
+    ("The Kings ended the longest playoff drought, who knew. When did they last make the postseason?", "when"),
+    ("Sen. Dianne Feinstein will not run again. What year was she first elected?", "when"),
+    ("Which company did Mr. Smith found?", "who"),  # "Mr." ends no sentence
+    ("What was the final score of the game?", "number"),
+    ("The cap on bankers' bonuses will be lifted when?", "when"),
 ])
 def test_the_answer_type_a_question_asks_for(question, qtype):
     from rag.question import question_type
@@ -241,3 +247,38 @@ def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, na
     from rag.refusal import _place_of
 
     assert _place_of(name, passages) is named
+
+
+@pytest.mark.parametrize("question, name", [
+    ("Who is the director of Harbour Lights?", "Mara Voss"),
+    ("Who is the founder of Quillfield?", "Tomas Reyes"),
+])
+def test_a_role_given_by_its_verb_answers_a_who_question(tmp_path, make_engine, question, name):
+    """"Directed by X" names the director: the role check does not refuse it for lacking the noun."""
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "film.txt").write_text(
+        "Harbour Lights, the new drama directed by Mara Voss, opens in cinemas on Friday. It follows a lighthouse "
+        "keeper through one long winter on the northern coast. Critics praised its quiet photography.\n", encoding="utf-8")
+    (news / "firm.txt").write_text(
+        "Quillfield, a maker of fountain pens, was founded by Tomas Reyes in a garage in 1998. The company now "
+        "sells its pens in forty countries and employs three hundred people.\n", encoding="utf-8")
+    (news / "other.txt").write_text(
+        "The city council approved a new budget on Tuesday. Spending on parks will rise by ten percent, and a new "
+        "library is planned for the east side of town.\n", encoding="utf-8")
+    eng = make_engine()
+    eng.ingest([news])
+    ans = eng.query(question)
+    assert not ans.refused and name in ans.text, ans.text
+
+
+@pytest.mark.parametrize("question, wants_person", [
+    ("Who is the mayor of Kharkiv?", True),
+    ("What is the name of the new mayor of Kyiv?", True),
+    ("What is the name of the government's new plan for net zero?", False),  # a plan, not a person
+    ("What happened in Belgorod?", False),
+])
+def test_only_questions_about_a_role_must_be_answered_by_a_name(question, wants_person):
+    from rag.refusal import _ROLE_Q
+
+    assert bool(_ROLE_Q.search(question)) is wants_person
