@@ -14,6 +14,7 @@ How it picks (no generative model needed):
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from . import features as F
-from .candidates import _cover, _most_specific, _vote
+from .candidates import _CASUALTY, _concept, _cover, _most_specific, _relation_stems, _vote
 from .question import _key_terms, question_type, split_question
 from .ranker import Ranker, default_ranker
 from .refusal import ALONE_SENTENCES, _should_refuse, _weak_answer, missing_note  # noqa: F401 (ALONE_SENTENCES: re-exported)
@@ -142,10 +143,11 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     """The fitted scorer's pick: the most probable sentence, plus a second one when it is nearly as
     probable and the answer stays short."""
     order = ranker.order(X, p)
-    if qtype == "number" and not X[order[0], F.INDEX["has_type"]]:
-        # the likeliest sentence holds no number: it cannot say how many; a nearly as likely
-        # sentence that does takes its place, else the answer is a refusal
-        typed = [j for j in order if X[j, F.INDEX["has_type"]] and p[j] >= TYPED_SHARE * p[order[0]]]
+    gives = _gives(question, qtype, sentences, X)
+    if gives is not None and not gives[order[0]]:
+        # the likeliest sentence holds no number (no date, no time): it cannot say how many (when);
+        # a nearly as likely sentence that does takes its place, else the answer is a refusal
+        typed = [j for j in order if gives[j] and p[j] >= TYPED_SHARE * p[order[0]]]
         if typed:
             order = np.array([typed[0]] + [j for j in order if j != typed[0]])
     best = sentences[order[0]]
@@ -153,10 +155,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
         s.score = float(pi)
     cand = candidate if best in winner_sents else None
     weak = _weak_answer(question, qtype, best, cand, hits, alone)
-    if not weak and qtype == "number" and not X[order[0], F.INDEX["has_type"]]:
-        # the likeliest sentence holds no number: it cannot say how many (a date can be "on
-        # Monday", which is no date span, so "when" questions are not held to this)
-        weak = "the closest passage gives no number"
+    if not weak and gives is not None and not gives[order[0]]:
+        weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:
         return Extraction([], True, qtype, candidate=cand, debug={"why": weak})
     chosen = [best]
@@ -172,6 +172,26 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
         chosen.append(s)
         break
     return Extraction(chosen, False, qtype, candidate=cand)
+
+
+_TIME_WORDS = re.compile(
+    r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|today|yesterday|tonight|tomorrow|ago|"
+    r"(?:last|this|next|earlier|later) (?:week|month|year|season|spring|summer|fall|autumn|winter|weekend)|"
+    r"(?:in|since|until|by|from|during|before|after) (?:the )?(?:early |late |mid-?)?(?:\d{4}s?|\d{1,2}(?:st|nd|rd|th) century)|"
+    r"morning|afternoon|evening|overnight|decades?|centur(?:y|ies))\b", re.I)
+
+
+def _gives(question: str, qtype: str, sentences: list[Sentence], X: np.ndarray) -> list[bool] | None:
+    """Per sentence, whether it can answer a "how many" (holds a number — and says "killed" or
+    "injured" when the question counts casualties) or a "when" question (holds a date, a weekday or
+    a time phrase like "last week", "two years ago"); None for other types."""
+    if qtype == "number":
+        casualty = _relation_stems(question) & _CASUALTY
+        return [bool(x) and (not casualty or bool(casualty & {_concept(t) for t in content_stems(s.text)}))
+                for x, s in zip(X[:, F.INDEX["has_type"]], sentences)]
+    if qtype == "when":
+        return [bool(x) or bool(_TIME_WORDS.search(s.text)) for x, s in zip(X[:, F.INDEX["has_type"]], sentences)]
+    return None
 
 
 def _dense(question, hits, sentences, rank, embedder, stored) -> Callable[[list[Sentence]], list[float]]:

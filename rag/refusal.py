@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .candidates import (
     _CALENDAR,
+    _CASUALTY,
     _RELATION_ALIASES,
     _concept,
     _looks_like_person,
@@ -96,6 +97,10 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
     if qtype == "number":
         near = {_concept(w) for w in content_stems(chosen.text)}
         asked = {_concept(w) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
+        if asked & _CASUALTY:
+            # a count of the dead is not answered by a count of something else the question names
+            # ("how many were killed in the drone attack" by "launched over 70 drones")
+            asked &= _CASUALTY
         if asked and not asked & near:
             said = [w for w in words(question) if _concept(_RELATION_ALIASES.get(w.lower(), stem(w))) in asked]
             return f"the number found is not about {', '.join(dict.fromkeys(w.lower() for w in said))}"

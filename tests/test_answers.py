@@ -73,6 +73,7 @@ def test_answering_reads_stored_sentence_vectors_instead_of_embedding_sentences(
     "What is the capital of France?",
     "Who won the 2022 FIFA World Cup?",
     "What is the population of Belgorod?",
+    "On what date did Russia launch its full-scale invasion of Ukraine?",  # the war is there, no such date
 ])
 def test_questions_the_articles_do_not_answer_are_refused_with_closest_passages(seeds_index, question):
     ans = seeds_index.query(question)
@@ -282,3 +283,21 @@ def test_only_questions_about_a_role_must_be_answered_by_a_name(question, wants_
     from rag.refusal import _ROLE_Q
 
     assert bool(_ROLE_Q.search(question)) is wants_person
+
+
+def test_a_casualty_count_is_answered_by_a_sentence_that_counts_casualties(tmp_path, make_engine):
+    """"How many were killed in the drone attack" is not answered by the number of drones, and not
+    refused when a sentence nearly as likely gives the toll."""
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "attack.txt").write_text(
+        "Russia launched 45 drones in the drone attack on Zhytomyr overnight, the air force said. Air defences "
+        "shot down most of them over the region. Three people were killed, including a child, and two were "
+        "injured, the regional governor said on Telegram.\n", encoding="utf-8")
+    (news / "other.txt").write_text(
+        "The city council approved a new budget on Tuesday. Spending on parks will rise by ten percent, and a new "
+        "library is planned for the east side of town.\n", encoding="utf-8")
+    eng = make_engine()
+    eng.ingest([news])
+    ans = eng.query("How many people were killed in the drone attack on Zhytomyr?")
+    assert not ans.refused and "Three people were killed" in ans.citations[0].snippet, ans.text
