@@ -15,7 +15,7 @@ from rag.readers import read_file
 
 from conftest import SEEDS
 
-OPEN_GATE = ["--min-nugget-recall", "0.68", "--min-citation-exact", "1.0", "--max-answer-words", "130"]
+OPEN_GATE = ["--min-nugget-recall", "0.74", "--min-citation-exact", "1.0", "--max-answer-words", "130"]
 
 
 def _write(path: Path, records) -> Path:
@@ -68,7 +68,7 @@ def test_rag_eval_open_scores_nugget_recall_and_splits_halves(tmp_path, seeds_in
     assert code == 0, captured.err
     assert "| nugget recall (open questions) |" in captured.out
     run = json.loads(out.read_text())["runs"][0]
-    assert run["summary"]["citation_exact"] == 1.0 and run["summary"]["nugget_recall"] >= 0.68
+    assert run["summary"]["citation_exact"] == 1.0 and run["summary"]["nugget_recall"] >= 0.74
     assert all(r["answer_kind"] == "overview" and r["nugget_recall"] is not None for r in run["results"])
     n = len(run["results"])
     halves = []
