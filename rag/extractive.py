@@ -174,6 +174,9 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     return Extraction(chosen, False, qtype, candidate=cand)
 
 
+# Time phrases beside the date spans of rag/candidates.py. A pattern rather than dateparser's
+# search_dates: only presence is needed, for every sentence of every answer, and that parser is slow
+# and reads common words ("may", "march", "now") as dates.
 _TIME_WORDS = re.compile(
     r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|today|yesterday|tonight|tomorrow|ago|"
     r"(?:last|this|next|earlier|later) (?:week|month|year|season|spring|summer|fall|autumn|winter|weekend)|"
