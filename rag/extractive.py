@@ -22,10 +22,10 @@ from typing import Callable
 import numpy as np
 
 from . import features as F
-from .candidates import _CASUALTY, _concept, _cover, _most_specific, _relation_stems, _vote
+from .candidates import _cover, _most_specific, _vote
 from .question import _key_terms, question_type, split_question
 from .ranker import Ranker, default_ranker
-from .refusal import ALONE_SENTENCES, _should_refuse, _weak_answer, missing_note  # noqa: F401 (ALONE_SENTENCES: re-exported)
+from .refusal import ALONE_SENTENCES, _should_refuse, _weak_answer, counted, counts, missing_note  # noqa: F401 (ALONE_SENTENCES: re-exported)
 from .textutil import QUESTION_WORDS, content_stems, split_sentences, stem, words
 from .types import Answer, Citation, Hit
 
@@ -185,13 +185,12 @@ _TIME_WORDS = re.compile(
 
 
 def _gives(question: str, qtype: str, sentences: list[Sentence], X: np.ndarray) -> list[bool] | None:
-    """Per sentence, whether it can answer a "how many" (holds a number — and says "killed" or
-    "injured" when the question counts casualties) or a "when" question (holds a date, a weekday or
+    """Per sentence, whether it can answer a "how many" (holds a number and says what the question
+    counts: rag/refusal.py ``counted``) or a "when" question (holds a date, a weekday or
     a time phrase like "last week", "two years ago"); None for other types."""
     if qtype == "number":
-        casualty = _relation_stems(question) & _CASUALTY
-        return [bool(x) and (not casualty or bool(casualty & {_concept(t) for t in content_stems(s.text)}))
-                for x, s in zip(X[:, F.INDEX["has_type"]], sentences)]
+        asked = counted(question)
+        return [bool(x) and counts(asked, s.text) for x, s in zip(X[:, F.INDEX["has_type"]], sentences)]
     if qtype == "when":
         return [bool(x) or bool(_TIME_WORDS.search(s.text)) for x, s in zip(X[:, F.INDEX["has_type"]], sentences)]
     return None

@@ -90,18 +90,26 @@ def _closest(sentences: list[Sentence]) -> list[Sentence]:
     return sorted(sentences, key=lambda s: -s.dense)[:ALONE_SENTENCES]
 
 
+def counted(question: str) -> set[str]:
+    """What a "how many" question counts, as concepts of its relation words ("killed", "drones"); a
+    count of the dead or injured is only that ("how many were killed in the drone attack" is not
+    answered by "launched over 70 drones")."""
+    asked = {_concept(w) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
+    return (asked & _CASUALTY) or asked
+
+
+def counts(asked: set[str], text: str) -> bool:
+    """Whether a sentence's number can be about what the question counts (it says one of its words)."""
+    return not asked or bool(asked & {_concept(w) for w in content_stems(text)})
+
+
 def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str | None, hits: list[Hit],
                  alone: Callable[[list[Sentence]], list[float]]) -> str:
     """After picking: the evidence sentence must be close to the question, and a question about a
     person's role must be answered by a name."""
     if qtype == "number":
-        near = {_concept(w) for w in content_stems(chosen.text)}
-        asked = {_concept(w) for w in _relation_stems(question) if w not in ("peopl", "mani", "much")}
-        if asked & _CASUALTY:
-            # a count of the dead is not answered by a count of something else the question names
-            # ("how many were killed in the drone attack" by "launched over 70 drones")
-            asked &= _CASUALTY
-        if asked and not asked & near:
+        asked = counted(question)
+        if not counts(asked, chosen.text):
             said = [w for w in words(question) if _concept(_RELATION_ALIASES.get(w.lower(), stem(w))) in asked]
             return f"the number found is not about {', '.join(dict.fromkeys(w.lower() for w in said))}"
     if qtype not in ("other", "name"):  # "name": a weaker guess at the type, not a reason to refuse

@@ -250,25 +250,31 @@ def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, na
     assert _place_of(name, passages) is named
 
 
+def _engine_over(tmp_path, make_engine, articles: dict[str, str]):
+    """An engine over these articles and one unrelated one (so they are not the whole corpus)."""
+    news = tmp_path / "news"
+    news.mkdir()
+    articles = {**articles, "other.txt": "The city council approved a new budget on Tuesday. Spending on parks "
+                "will rise by ten percent, and a new library is planned for the east side of town."}
+    for name, text in articles.items():
+        (news / name).write_text(text + "\n", encoding="utf-8")
+    eng = make_engine()
+    eng.ingest([news])
+    return eng
+
+
 @pytest.mark.parametrize("question, name", [
     ("Who is the director of Harbour Lights?", "Mara Voss"),
     ("Who is the founder of Quillfield?", "Tomas Reyes"),
 ])
 def test_a_role_given_by_its_verb_answers_a_who_question(tmp_path, make_engine, question, name):
     """"Directed by X" names the director: the role check does not refuse it for lacking the noun."""
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "film.txt").write_text(
-        "Harbour Lights, the new drama directed by Mara Voss, opens in cinemas on Friday. It follows a lighthouse "
-        "keeper through one long winter on the northern coast. Critics praised its quiet photography.\n", encoding="utf-8")
-    (news / "firm.txt").write_text(
-        "Quillfield, a maker of fountain pens, was founded by Tomas Reyes in a garage in 1998. The company now "
-        "sells its pens in forty countries and employs three hundred people.\n", encoding="utf-8")
-    (news / "other.txt").write_text(
-        "The city council approved a new budget on Tuesday. Spending on parks will rise by ten percent, and a new "
-        "library is planned for the east side of town.\n", encoding="utf-8")
-    eng = make_engine()
-    eng.ingest([news])
+    eng = _engine_over(tmp_path, make_engine, {
+        "film.txt": "Harbour Lights, the new drama directed by Mara Voss, opens in cinemas on Friday. It follows a "
+                    "lighthouse keeper through one long winter on the northern coast. Critics praised its quiet "
+                    "photography.",
+        "firm.txt": "Quillfield, a maker of fountain pens, was founded by Tomas Reyes in a garage in 1998. The "
+                    "company now sells its pens in forty countries and employs three hundred people."})
     ans = eng.query(question)
     assert not ans.refused and name in ans.text, ans.text
 
@@ -288,16 +294,9 @@ def test_only_questions_about_a_role_must_be_answered_by_a_name(question, wants_
 def test_a_casualty_count_is_answered_by_a_sentence_that_counts_casualties(tmp_path, make_engine):
     """"How many were killed in the drone attack" is not answered by the number of drones, and not
     refused when a sentence nearly as likely gives the toll."""
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "attack.txt").write_text(
-        "Russia launched 45 drones in the drone attack on Zhytomyr overnight, the air force said. Air defences "
-        "shot down most of them over the region. Three people were killed, including a child, and two were "
-        "injured, the regional governor said on Telegram.\n", encoding="utf-8")
-    (news / "other.txt").write_text(
-        "The city council approved a new budget on Tuesday. Spending on parks will rise by ten percent, and a new "
-        "library is planned for the east side of town.\n", encoding="utf-8")
-    eng = make_engine()
-    eng.ingest([news])
+    eng = _engine_over(tmp_path, make_engine, {
+        "attack.txt": "Russia launched 45 drones in the drone attack on Zhytomyr overnight, the air force said. Air "
+                      "defences shot down most of them over the region. Three people were killed, including a "
+                      "child, and two were injured, the regional governor said on Telegram."})
     ans = eng.query("How many people were killed in the drone attack on Zhytomyr?")
     assert not ans.refused and "Three people were killed" in ans.citations[0].snippet, ans.text
