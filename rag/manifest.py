@@ -83,17 +83,6 @@ class Manifest:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def index_id(self) -> str:
-        """A random id for this index, made on first use: marks the Chroma collection it manages."""
-        value = self.get_meta("index_id")
-        if value is None:
-            import uuid
-
-            with self._tx(bump=False):
-                value = self.get_meta("index_id") or uuid.uuid4().hex
-                self.set_meta("index_id", value)
-        return value
-
     @property
     def generation(self) -> int:
         """Bumped on every committed change; the BM25 index records the generation it was built at."""
