@@ -45,7 +45,17 @@ def _punkt():
 
         if nltk_dir not in nltk.data.path:
             nltk.data.path.append(nltk_dir)
-        return PunktTokenizer("english")
+        tok = PunktTokenizer("english")
+        tok._params.abbrev_types.update(NEWS_ABBREVIATIONS)
+        return tok
+
+
+# Titles news put before names that Punkt's English model lacks: without them "New York Gov." ended a
+# sentence (689 times in the 1,330 rtqa-dev articles) and the governor's name began the next.
+NEWS_ABBREVIATIONS = {"gov", "govs", "sgt", "capt", "cmdr", "cpl", "pvt", "supt", "det", "atty", "msgr", "mt",
+                      "sens", "reps", "brig", "insp"}
+# "No. 1" (587 splits there): a sentence that ends in "No." before a number goes on
+_NUMBER_SIGN = re.compile(r"\bNos?\.$")
 
 
 @contextmanager
@@ -85,7 +95,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if not para.strip():
             continue
         if punkt is not None:
-            inner = list(punkt.span_tokenize(para))
+            inner = []
+            for s, e in punkt.span_tokenize(para):
+                if inner and _NUMBER_SIGN.search(para[inner[-1][0]:inner[-1][1]]) and para[s:s + 1].isdigit():
+                    inner[-1] = (inner[-1][0], e)
+                else:
+                    inner.append((s, e))
         else:  # fallback: split after . ! ? followed by whitespace
             inner, s = [], 0
             for m in re.finditer(r"(?<=[.!?])\s+", para):

@@ -35,6 +35,12 @@ TYPED_SHARE = 0.5  # for "how many": a sentence with a number stands in for a li
 # least this share as likely
 W_DENSE, W_LEXICAL, W_RANK = 0.55, 0.35, 0.10  # a sentence's score: similarity, shared terms, passage rank
 BACKEND = "extractive"
+# A one-sentence answer that opens by pointing back ("It was released…", "The company said…") gets the
+# sentence before it, which names what it points to (cross-validated: rtqa-dev 0.344 → 0.350, squad2-cct
+# 0.751 → 0.761, split-half 0.772 → 0.782, the others unchanged, +1 median word; any "The <noun>"
+# opening instead of these few: the same accuracy, 2–6 more words)
+_ANAPHOR = re.compile(r"(?:It|Its|This|That|These|Those|They|Their|He|His|She|Her|"
+                      r"The (?:company|group|firm|team|show|film|city|country|state|agency|move|decision|bill|law))\b")
 WINNER_EXTRA_WORDS = 15  # the sentence holding the vote winner may make a two-sentence answer this much longer
 # (cross-validated over 0/15/30: rgb 0.74/0.76/0.76, rtqa-dev 0.331/0.344/0.350 at median 38/39/40 words)
 
@@ -58,6 +64,7 @@ class Extraction:
     qtype: str
     candidate: str | None = None
     debug: dict = field(default_factory=dict)
+    lead: int = 0  # which of ``sentences`` is the pick (the one before it may come first, as context)
 
 
 def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
@@ -171,6 +178,10 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
             continue
         chosen.append(s)
         break
+    i0 = order[0]
+    if len(chosen) == 1 and _ANAPHOR.match(best.text) and i0 > 0 and sentences[i0 - 1].hit_index == best.hit_index \
+            and len(words(best.text)) + len(words(sentences[i0 - 1].text)) <= max_words + WINNER_EXTRA_WORDS:
+        return Extraction([sentences[i0 - 1], best], False, qtype, candidate=cand, lead=1)  # in reading order
     return Extraction(chosen, False, qtype, candidate=cand)
 
 
@@ -247,8 +258,8 @@ def answer(question: str, hits: list[Hit], embedder, *,
     if len(parts) > 1:  # a two-part question: each part answered by its own sentence
         sentences = []
         for ex in exs:
-            if not ex.refused and ex.sentences and ex.sentences[0] not in sentences:
-                sentences.append(ex.sentences[0])
+            if not ex.refused and ex.sentences and ex.sentences[ex.lead] not in sentences:
+                sentences.append(ex.sentences[ex.lead])
         if not sentences:
             return refusal(question, hits, why=exs[0].debug.get("why", ""))
         ex = Extraction(sentences, False, exs[0].qtype)

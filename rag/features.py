@@ -41,6 +41,8 @@ NAMES = (
     "near_lexical",  # an answer often follows the sentence that restates the question's topic
     "missing_rare",  # the rarest question word absent from it and its neighbours (1 = the rarest of all):
     # a question that swaps one word of the text ("narrowly" for "broadly") is not answered there
+    "promo",  # a link to another story ("More:UAW says it will target Ford"): that story's headline.
+    # The fit weighs it up, not down (quizzes are written from headlines): rtqa-dev 0.338 → 0.344 in CV
 )
 QTYPES = ("who", "when", "where", "number", "entity", "name")
 INDEX = {n: i for i, n in enumerate(NAMES)}
@@ -107,7 +109,13 @@ def rows(sentences, ctx: Context, *, sent_stems: list[set[str]], cover: list[flo
         r[INDEX["near_lexical"]] = max((sentences[j].lexical for j in near), default=0.0)
         around = st.union(*(sent_stems[j] for j in near))
         r[INDEX["missing_rare"]] = max((w for t, w in ctx.weights.items() if t not in around), default=0.0) / top_w
+        r[INDEX["promo"]] = float(bool(PROMO.match(s.text)))
     return X
+
+
+# a kicker glued to another story's headline, as news sites link related stories inside an article:
+# "More:…", "Eye drops recall:Recalled contaminated eye drops…", "► Investigation:If you've rented…"
+PROMO = re.compile(r"[^.:!?]{2,45}:(?=[A-Z“\"‘'])")
 
 
 _NAME = re.compile(r"(?<=\S\s)[A-Z][\w\-’']+(?:\s+[A-Z][\w\-’']+)*")

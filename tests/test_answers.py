@@ -300,3 +300,15 @@ def test_a_casualty_count_is_answered_by_a_sentence_that_counts_casualties(tmp_p
                       "child, and two were injured, the regional governor said on Telegram."})
     ans = eng.query("How many people were killed in the drone attack on Zhytomyr?")
     assert not ans.refused and "Three people were killed" in ans.citations[0].snippet, ans.text
+
+
+def test_an_answer_that_points_back_gets_the_sentence_it_points_to(tmp_path, make_engine):
+    """"It sold 40,000…" alone does not say what sold: the sentence before it comes first."""
+    eng = _engine_over(tmp_path, make_engine, {
+        "pen.txt": "Quillfield launched the Nimbus fountain pen in March. It sold 40,000 units in its first week, "
+                   "the company said on Monday. Stores in Lisbon ran out within days."})
+    ans = eng.query("How many units did the new fountain pen sell in its first week?")
+    assert not ans.refused and "40,000" in ans.text, ans.text
+    assert [c.snippet for c in ans.citations][:2] == [
+        "Quillfield launched the Nimbus fountain pen in March.",
+        "It sold 40,000 units in its first week, the company said on Monday."], ans.text

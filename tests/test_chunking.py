@@ -127,6 +127,17 @@ def test_sentence_spans_trim_whitespace_and_respect_paragraphs():
     assert [text[s:e] for s, e in spans] == ["First one.", "Second one!", "Third\nline continues."]
 
 
+def test_titles_and_number_signs_do_not_end_sentences():
+    """News abbreviations Punkt's English model lacks ("Gov.", "Sgt.", "No. 1") kept cutting a
+    sentence before the name or number it introduces."""
+    text = ("In a news conference, New York Gov. Kathy Hochul said roads stay closed. The team is ranked No. 1 in "
+            "the state. First Sgt. Christopher Knox told CNN. The answer was no. Then he left.")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "In a news conference, New York Gov. Kathy Hochul said roads stay closed.",
+        "The team is ranked No. 1 in the state.", "First Sgt. Christopher Knox told CNN.", "The answer was no.",
+        "Then he left."]
+
+
 def test_make_header_skips_title_already_in_text():
     assert make_header("Kharkiv vote", "Kharkiv vote\n\nThe mayor...") == ""
     assert make_header("Kharkiv vote", "**Kharkiv vote**\n\nThe mayor...") == ""
