@@ -312,3 +312,14 @@ def test_an_answer_that_points_back_gets_the_sentence_it_points_to(tmp_path, mak
     assert [c.snippet for c in ans.citations][:2] == [
         "Quillfield launched the Nimbus fountain pen in March.",
         "It sold 40,000 units in its first week, the company said on Monday."], ans.text
+
+
+def test_a_pick_without_the_asked_kind_of_answer_gets_the_neighbour_that_has_it(tmp_path, make_engine):
+    """The sentence closest to "who designed…" restates the question and names no one; the name is
+    in the sentence next to it."""
+    eng = _engine_over(tmp_path, make_engine, {
+        "bridge.txt": "A new footbridge over the Tamsin river was designed to survive the spring floods, the city "
+                      "said when the footbridge over the Tamsin river opened on Saturday. Lena Marsh began the "
+                      "drawings in 2019, long before funding was found. Local schools held a parade across it."})
+    ans = eng.query("Who designed the new footbridge over the Tamsin river?")
+    assert not ans.refused and "Lena Marsh" in ans.text, ans.text
