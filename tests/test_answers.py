@@ -195,6 +195,7 @@ def test_rag_chat_keeps_the_conversation(tmp_path, seeds_index):
     ("Who is the mayor of Belgorod?", "mayor"),                      # Belgorod is there, its mayor is not
     ("What is the population of Pokrovsk?", "population"),           # Pokrovsk is there, no population
     ("What is the capital of France?", "France"),
+    ("Who was the mayor of Kharkiv in 1998?", "1998"),              # a year no seed mentions or is dated in
 ])
 def test_refusals_say_what_is_missing(seeds_index, question, missing):
     ans = seeds_index.query(question)
