@@ -25,7 +25,16 @@ from . import features as F
 from .candidates import _cover, _most_specific, _vote
 from .question import _key_terms, question_type, split_question
 from .ranker import Ranker, default_ranker
-from .refusal import ALONE_SENTENCES, _should_refuse, _weak_answer, counted, counts, missing_note  # noqa: F401 (ALONE_SENTENCES: re-exported)
+from .refusal import (  # noqa: F401 (ALONE_SENTENCES: re-exported)
+    ALONE_SENTENCES,
+    NEGATION_SENTENCES,
+    _should_refuse,
+    _weak_answer,
+    counted,
+    counts,
+    missing_note,
+    unmet_negation,
+)
 from .textutil import QUESTION_WORDS, content_stems, split_sentences, stem, words
 from .types import Answer, Citation, Hit
 
@@ -163,6 +172,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
         s.score = float(pi)
     cand = candidate if best in winner_sents else None
     weak = _weak_answer(question, qtype, best, cand, hits, alone)
+    if not weak:
+        weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]])
     if not weak and gives is not None and not gives[order[0]]:
         weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:

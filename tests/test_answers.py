@@ -252,14 +252,15 @@ def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, na
 
 
 def _engine_over(tmp_path, make_engine, articles: dict[str, str]):
-    """An engine over these articles and one unrelated one (so they are not the whole corpus)."""
+    """An engine over these articles and one unrelated one (so they are not the whole corpus), its
+    index in ``tmp_path``."""
     news = tmp_path / "news"
     news.mkdir()
     articles = {**articles, "other.txt": "The city council approved a new budget on Tuesday. Spending on parks "
                 "will rise by ten percent, and a new library is planned for the east side of town."}
     for name, text in articles.items():
         (news / name).write_text(text + "\n", encoding="utf-8")
-    eng = make_engine()
+    eng = make_engine(index_dir=tmp_path / "index")
     eng.ingest([news])
     return eng
 
@@ -324,3 +325,19 @@ def test_a_pick_without_the_asked_kind_of_answer_gets_the_neighbour_that_has_it(
                       "drawings in 2019, long before funding was found. Local schools held a parade across it."})
     ans = eng.query("Who designed the new footbridge over the Tamsin river?")
     assert not ans.refused and "Lena Marsh" in ans.text, ans.text
+
+
+def test_a_question_about_what_is_not_so_needs_passages_that_say_so(tmp_path, make_engine):
+    """"Who did not sign…" is not answered by a sentence about who signed; when the article states
+    the negation, it is answered."""
+    eng = _engine_over(tmp_path, make_engine, {
+        "budget.txt": "The regional council approved the harbour budget on Tuesday after a long debate. Mayor Ana "
+                      "Reis signed the harbour budget the same evening, and the port authority welcomed it."})
+    ans = eng.query("Who did not sign the harbour budget?")
+    assert ans.refused and "what is not so" in ans.text, ans.text
+    (tmp_path / "b").mkdir()
+    eng2 = _engine_over(tmp_path / "b", make_engine, {
+        "budget.txt": "The regional council approved the harbour budget on Tuesday after a long debate. Deputy "
+                      "Mayor Luis Prado did not sign the harbour budget, saying the port fees were too high."})
+    ans = eng2.query("Who did not sign the harbour budget?")
+    assert not ans.refused and "Luis Prado" in ans.text, ans.text
