@@ -39,7 +39,7 @@ def test_squad2_cct_answers_and_refuses(tmp_path, embedder):
     d = shared_data("squad2-cct")
     assert _index(d / "articles", tmp_path / "index", embedder).added == 48
     run = _run(["--qa", str(d / "qa.jsonl"), "--index", str(tmp_path / "index"),
-                "--min-answer-acc", "0.76", "--max-false-refusal", "0.06", "--min-refusal-recall", "0.06",
+                "--min-answer-acc", "0.76", "--max-false-refusal", "0.06", "--min-refusal-recall", "0.25",
                 "--min-citation-exact", "1.0", "--max-answer-words", "45"], tmp_path / "squad.json", embedder)
     assert run["summary"]["answerable"] == 197 and run["summary"]["unanswerable"] == 221
 
@@ -68,6 +68,6 @@ def test_rtqa_open_questions_get_overviews_with_their_facts(rtqa_index, tmp_path
     """Our open questions over the same articles (benchmarks/data/rtqa_open_qa.jsonl: the questions
     and the facts a good answer holds, written by us; the articles stay in ../shared/data)."""
     qa = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "rtqa_open_qa.jsonl"
-    run = _run(["--qa", str(qa), "--index", str(rtqa_index[0]), "--min-nugget-recall", "0.52",
+    run = _run(["--qa", str(qa), "--index", str(rtqa_index[0]), "--min-nugget-recall", "0.55",
                 "--min-citation-exact", "1.0", "--max-answer-words", "150"], tmp_path / "open.json", embedder)
     assert all(r["answer_kind"] == "overview" for r in run["results"])
