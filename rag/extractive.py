@@ -32,6 +32,7 @@ from .refusal import (  # noqa: F401 (ALONE_SENTENCES: re-exported)
     _weak_answer,
     counted,
     counts,
+    flipped_term,
     missing_note,
     unmet_negation,
 )
@@ -173,7 +174,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     cand = candidate if best in winner_sents else None
     weak = _weak_answer(question, qtype, best, cand, hits, alone)
     if not weak:
-        weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]])
+        weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]]) or \
+            flipped_term(question, best)
     if not weak and gives is not None and not gives[order[0]]:
         weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:

@@ -341,3 +341,19 @@ def test_a_question_about_what_is_not_so_needs_passages_that_say_so(tmp_path, ma
                       "Mayor Luis Prado did not sign the harbour budget, saying the port fees were too high."})
     ans = eng2.query("Who did not sign the harbour budget?")
     assert not ans.refused and "Luis Prado" in ans.text, ans.text
+
+
+@pytest.mark.parametrize("question, refused", [
+    ("How can graphs be encoded indirectly?", True),   # the article says "directly"
+    ("How can graphs be encoded directly?", False),
+])
+def test_a_question_that_flips_the_passage_by_a_prefix_is_refused(tmp_path, make_engine, question, refused):
+    eng = _engine_over(tmp_path, make_engine, {
+        "graphs.txt": "In complexity theory, graphs can be encoded directly via their adjacency matrices, or by "
+                      "encoding their adjacency lists in binary. Both encodings are polynomially related."})
+    ans = eng.query(question)
+    assert ans.refused is refused, ans.text
+    if refused:
+        assert "“directly”, not “indirectly”" in ans.text, ans.text
+    else:
+        assert "adjacency matrices" in ans.text
