@@ -16,6 +16,9 @@ def question_type(q: str) -> str:
     A quiz-style question sets the scene first ("The Kings ended a long playoff drought. When did
     they last make the postseason?"): the type is read from the sentence that asks."""
     ql = _asking_sentence(q).lower().strip()
+    lead = _LEAD_CLAUSE.match(ql)
+    if lead:  # "When extensive time is required to sort integers, this represents what case complexity?"
+        ql = lead.group("rest")
     if re.search(r"\b(how many|how much|how old|how long|what percentage|death toll)\b|"
                  r"\bwhat (?:was|is|were|are) the (?:\w+ )?(?:number|amount|total|revenue|price|cost|population|score)\b|"
                  r"\b(?:which|what) day of\b|\brevenue\b", ql):
@@ -39,6 +42,11 @@ def question_type(q: str) -> str:
                  r"happened|happens|kind|type|sort|if|about|else)\b)[a-z]{3,}", ql):
         return "name"
     return "other"
+
+
+# a subordinate clause before the question proper: its "when"/"if" does not ask anything
+_LEAD_CLAUSE = re.compile(r"^(?:when|if|while|once|although|though|since|because|after|before)\b[^,?]*,\s*"
+                          r"(?P<rest>.*\b(?:what|which|who|whom|whose|where|when|how)\b.*)$")
 
 
 def _asking_sentence(q: str) -> str:

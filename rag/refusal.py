@@ -145,13 +145,14 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
 # Cross-validated: squad2-cct refusal recall 0.109 → 0.303 (split-half 0.104 → 0.299), false refusals
 # 0.030 → 0.041, accuracy −0.006 (−0.005); rtqa-dev one more false refusal; seeds and rgb unchanged.
 NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|cannot)\b(?!-)|n[’']t\b", re.I)
+_OR_NOT = re.compile(r"\bor\s+(?:\w+\s+)?not\b", re.I)  # "whether or not", "may or may not": no negated premise
 NEGATION_SENTENCES = 3  # the closest sentences (by the fitted scorer) one of which must state a negation
 
 
 def unmet_negation(question: str, closest: list["Sentence"]) -> str:
     from .question import _asking_sentence
 
-    if NEGATION.search(_asking_sentence(question)) and not any(NEGATION.search(s.text) for s in closest):
+    if NEGATION.search(_OR_NOT.sub("", _asking_sentence(question))) and not any(NEGATION.search(s.text) for s in closest):
         return "the question asks what is not so; the closest passages state no negation"
     return ""
 

@@ -230,6 +230,9 @@ def test_the_names_a_passage_must_mention(question, names):
     ("Which company did Mr. Smith found?", "who"),  # "Mr." ends no sentence
     ("What was the final score of the game?", "number"),
     ("The cap on bankers' bonuses will be lifted when?", "when"),
+    # a clause before the question proper: its "when" asks nothing
+    ("When extensive time is required to sort integers, this represents what case complexity?", "name"),
+    ("When the storm hit, how many people died?", "number"),
 ])
 def test_the_answer_type_a_question_asks_for(question, qtype):
     from rag.question import question_type
@@ -357,3 +360,18 @@ def test_a_question_that_flips_the_passage_by_a_prefix_is_refused(tmp_path, make
         assert "“directly”, not “indirectly”" in ans.text, ans.text
     else:
         assert "adjacency matrices" in ans.text
+
+
+@pytest.mark.parametrize("question, negated", [
+    ("Who did not sign the harbour budget?", True),
+    ("Which official reported no casualties?", True),
+    ("What factors affect how powerful a Turing machine may or may not be?", False),
+    ("What is the likelihood of whether or not a problem can be solved?", False),
+    ("Never-before-seen footage of which shipwreck was released?", False),
+])
+def test_which_questions_ask_about_what_is_not_so(question, negated):
+    """"Whether or not", "may or may not" and "never-before-seen" negate nothing the passages must state."""
+    from rag.refusal import unmet_negation
+
+    closest = [extractive.Sentence(0, 0, 10, "The council approved the budget on Tuesday.")]
+    assert bool(unmet_negation(question, closest)) is negated
