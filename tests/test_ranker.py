@@ -47,4 +47,5 @@ def test_the_fit_learns_which_feature_picks_the_answer():
     r = fit.fit_ranker(train)
     assert r.coef[INDEX["lexical"]] > 5 * abs(r.coef[INDEX["dense"]])
     top1 = np.mean([q.y[r.order(q.X, r.score(q.X))[0]] for q in test])
-    assert top1 > 0.95
+    oracle = np.mean([q.y[np.argmax(q.X[:, INDEX["lexical"]])] for q in test])  # knowing which feature decides
+    assert top1 >= oracle - 0.03 and top1 > 0.9, (top1, oracle)
