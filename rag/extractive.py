@@ -195,8 +195,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     if len(chosen) == 1:
         j = _context(qtype, sentences, X, p, order[0], max_words + WINNER_EXTRA_WORDS)
         if j is not None:  # in reading order
-            return Extraction(sorted([best, sentences[j]], key=sentences.index), False, qtype, candidate=cand,
-                              lead=int(j < order[0]))
+            pair = [sentences[j], best] if j < order[0] else [best, sentences[j]]
+            return Extraction(pair, False, qtype, candidate=cand, lead=int(j < order[0]))
     return Extraction(chosen, False, qtype, candidate=cand)
 
 

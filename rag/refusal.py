@@ -160,9 +160,10 @@ def unmet_negation(question: str, closest: list["Sentence"]) -> str:
 
 # The other side of a negation: the question says "informal", "indirectly", "decrease" where the closest
 # passage, in the same words around it, says "formal", "directly", "increase" (a negating prefix added,
-# dropped or swapped). Cross-validated: squad2-cct refusal recall 0.303 → 0.344 (split-half 0.299 → 0.335),
-# no answerable question of any set refused. (Any near-spelled word instead — "qualitative"/"quantitative" — also caught typos,
-# "Turning machines", which a user may make and should still be answered.)
+# dropped or swapped). Cross-validated: squad2-cct refusal recall 0.303 → 0.344 (split-half 0.299 →
+# 0.335), no answerable question of any set refused. (Any near-spelled word instead — "qualitative" for
+# "quantitative" — also caught typos, "Turning machines", which a user may make and should still be
+# answered.)
 _NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de")
 
 
