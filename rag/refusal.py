@@ -15,7 +15,7 @@ from .candidates import (
     _norm,
     _relation_stems,
 )
-from .textutil import content_stems, stem, words
+from .textutil import QUESTION_WORDS, STOP, content_stems, stem, words
 from .types import Hit
 
 if TYPE_CHECKING:
@@ -176,8 +176,6 @@ def _flipped(a: str, b: str) -> bool:
 
 
 def flipped_term(question: str, closest: "Sentence") -> str:
-    from .textutil import QUESTION_WORDS, STOP
-
     qt = [w.lower() for w in words(question)]
     st = [w.lower() for w in words(closest.text)]
     have = set(st)
