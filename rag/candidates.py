@@ -277,6 +277,8 @@ def _vote(question, qtype, q_stems, hits, sentences):
             key = (_date_key(span) or _norm(span)) if qtype == "when" else _norm(span)
             if not key or key in seen_here or all(stem(t) in q_stems for t in key.split()):
                 continue
+            if qtype in ("when", "number") and re.search(rf"(?<![\w$€£.,]){re.escape(span)}(?![\w%]|[.,]\d)", question):
+                continue  # the question's own date or number ("will not run in 2024. When was she first elected?")
             seen_here.add(key)
             pos = s.text.find(span, a)
             # squared: the most relevant sentences lead; the sentence (with the one before it) must

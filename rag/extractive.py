@@ -125,7 +125,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
         if votes:
             candidate = _most_specific(max(votes, key=votes.get), votes, own, qtype)
     X = _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
-                  candidate, as_of)
+                  candidate, as_of, embedder)
     if collect:
         return Extraction(sentences, refused, qtype, candidate=surface.get(candidate),
                           debug={"X": X, "why": why, "alone": alone})
@@ -135,14 +135,15 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
 
 
 def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
-              candidate, as_of) -> np.ndarray:
+              candidate, as_of, embedder) -> np.ndarray:
     """The rows rag/ranker.py scores (see rag/features.py for what each column means)."""
     from .timeframe import time_window
 
     window = time_window(question, as_of)
     flags = [0.0 if window is None or not h.date else (1.0 if window.contains(h.date) else -1.0) for h in hits]
     ctx = F.Context(q_stems, weights, [F.title_overlap(q_stems, weights, h.title) for h in hits], flags,
-                    question_type(question))
+                    question_type(question), titles_dense=_title_dense(question, hits, embedder),
+                    doc_ids=[h.doc_id for h in hits])
     top = max(votes.values()) if votes else 0.0
     vote = {id(s): 0.0 for s in sentences}
     typed = {id(s): False for s in sentences}
@@ -155,6 +156,13 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
     return F.rows(sentences, ctx, sent_stems=sent_stems, cover=[cover[id(s)] for s in sentences],
                   typed=[typed[id(s)] for s in sentences], vote=[vote[id(s)] for s in sentences],
                   winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
+
+
+def _title_dense(question: str, hits: list[Hit], embedder) -> list[float]:
+    """Each hit's article title's similarity to the question (a few short titles: a few ms)."""
+    titles = list(dict.fromkeys(h.title or "" for h in hits))
+    sims = dict(zip(titles, (embedder.embed(titles) @ embedder.embed_query(question)).tolist()))
+    return [sims[h.title or ""] for h in hits]
 
 
 def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words) -> Extraction:

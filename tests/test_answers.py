@@ -375,3 +375,15 @@ def test_which_questions_ask_about_what_is_not_so(question, negated):
 
     closest = [extractive.Sentence(0, 0, 10, "The council approved the budget on Tuesday.")]
     assert bool(unmet_negation(question, closest)) is negated
+
+
+def test_the_questions_own_year_is_not_its_answer(tmp_path, make_engine):
+    """"…will not run in 2024. What year was she first elected?": 2024 is in the question, so the
+    answer leads with the sentence that gives the other year."""
+    eng = _engine_over(tmp_path, make_engine, {
+        "senator.txt": "Senator Ada Lind said on Tuesday that she will not run for reelection in 2024, ending one "
+                       "of the longest careers in the chamber. Lind, 78, was first elected in 1996 after a close "
+                       "race against a two-term incumbent."})
+    ans = eng.query("Senator Ada Lind said this week she will not run for reelection in 2024. "
+                    "What year was she first elected?")
+    assert not ans.refused and "1996" in ans.citations[0].snippet, ans.text
