@@ -158,11 +158,20 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
                   winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
 
 
+_TITLE_VECTORS: dict[tuple[int, str], np.ndarray] = {}  # the same articles come back query after query
+
+
 def _title_dense(question: str, hits: list[Hit], embedder) -> list[float]:
-    """Each hit's article title's similarity to the question (a few short titles: a few ms)."""
+    """Each hit's article title's similarity to the question (titles embedded once, the last 4096 kept)."""
     titles = list(dict.fromkeys(h.title or "" for h in hits))
-    sims = dict(zip(titles, (embedder.embed(titles) @ embedder.embed_query(question)).tolist()))
-    return [sims[h.title or ""] for h in hits]
+    todo = [t for t in titles if (id(embedder), t) not in _TITLE_VECTORS]
+    if todo:
+        for t, v in zip(todo, embedder.embed(todo)):
+            _TITLE_VECTORS[(id(embedder), t)] = v
+        while len(_TITLE_VECTORS) > 4096:
+            _TITLE_VECTORS.pop(next(iter(_TITLE_VECTORS)))
+    qv = embedder.embed_query(question)
+    return [float(_TITLE_VECTORS[(id(embedder), h.title or "")] @ qv) for h in hits]
 
 
 def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words) -> Extraction:
