@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 from .config import Settings
 from .errors import IndexMissingError, ModelMismatchError, RagError, UserError
 from .retrieval import Filters, cap_per_article, dense_where, fuse, make_hit, validate_date
+from .textutil import plain_question
 from .types import Answer, Article, Hit, IngestReport, Stats
 
 
@@ -233,7 +234,7 @@ class Engine:
         default today. Such a question prefers articles dated in that window (rag/timeframe.py)."""
         from .timeframe import time_window
 
-        question = (question or "").strip()
+        question = plain_question(question)
         if not question:
             raise UserError("the question is empty; type a question about the articles")
         top_k = self.settings.top_k if top_k is None else top_k
@@ -373,7 +374,7 @@ class Engine:
         doing before its first token: "openai:m is reading 8 sources… 12 s")."""
         from .answering import answer_stream
 
-        question = (question or "").strip()
+        question = plain_question(question)
         if not question:
             raise UserError("the question is empty; type a question about the articles")
         yield from answer_stream(self, question, list(history or []),

@@ -83,6 +83,7 @@ def collect(data: Path, cache: Path, *, progress: bool = True) -> tuple[list[Que
     from .answering import factoid_reading
     from .engine import Engine
     from .extractive import extract
+    from .textutil import plain_question
 
     settings = Settings.from_env().with_(top_k=TOP_K, llm="extractive")
     settings = replace(settings, seeds_dir=None)
@@ -98,6 +99,7 @@ def collect(data: Path, cache: Path, *, progress: bool = True) -> tuple[list[Que
             if item.is_dialogue:
                 continue  # follow-ups depend on the previous answer; the single questions suffice
             t = item.turns[0]
+            t = replace(t, question=plain_question(t.question))  # as Engine.query reads it
             hits = factoid_reading(eng, eng.retrieve(t.question, TOP_K, since=t.since, until=t.until, as_of=t.as_of))
             q = Question(name, item.id, t.question, t.answers, t.unanswerable, t.as_of, hits)
             if hits:

@@ -68,3 +68,18 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     while e > s and text[e - 1].isspace():
         e -= 1
     return s, e
+
+
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+def plain_question(question: str) -> str:
+    """A question pasted from a web page keeps its words, not its markup: "Months after <a
+    href="…">Justice Clarence Thomas</a> came under scrutiny…" → "Months after Justice Clarence Thomas
+    came under…" (the link's address would otherwise be searched and read as names)."""
+    import html
+
+    q = (question or "").strip()
+    if "<" in q or "&" in q:
+        q = re.sub(r"\s+", " ", html.unescape(_TAG.sub("", q))).strip()
+    return q

@@ -387,3 +387,17 @@ def test_the_questions_own_year_is_not_its_answer(tmp_path, make_engine):
     ans = eng.query("Senator Ada Lind said this week she will not run for reelection in 2024. "
                     "What year was she first elected?")
     assert not ans.refused and "1996" in ans.citations[0].snippet, ans.text
+
+
+def test_a_question_pasted_with_its_markup_is_read_as_its_words(seeds_index):
+    """Quiz questions copied from a web page carry links: the address is not part of the question."""
+    from rag.textutil import plain_question
+
+    pasted = ('Who is the <a href="https://www.example.com/2024/01/02/europe/kharkiv-mayor-terekhov/index.html">'
+              'mayor of Kharkiv</a>?')
+    assert plain_question(pasted) == "Who is the mayor of Kharkiv?"
+    assert plain_question("Is AT&amp;T bigger than Bed Bath & Beyond? 3 < 4") == "Is AT&T bigger than Bed Bath & Beyond? 3 < 4"
+    ans = seeds_index.query(pasted)
+    assert not ans.refused and "Ihor Terekhov" in ans.text, ans.text
+    assert [h.chunk_id for h in seeds_index.retrieve(pasted)] == [h.chunk_id for h in seeds_index.retrieve(
+        "Who is the mayor of Kharkiv?")]
