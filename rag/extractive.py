@@ -15,6 +15,7 @@ How it picks (no generative model needed):
 from __future__ import annotations
 
 import re
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -158,20 +159,20 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
                   winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
 
 
-_TITLE_VECTORS: dict[tuple[int, str], np.ndarray] = {}  # the same articles come back query after query
+# per embedder, its vectors of article titles: the same articles come back query after query
+_TITLE_VECTORS: "weakref.WeakKeyDictionary[object, dict[str, np.ndarray]]" = weakref.WeakKeyDictionary()
 
 
 def _title_dense(question: str, hits: list[Hit], embedder) -> list[float]:
-    """Each hit's article title's similarity to the question (titles embedded once, the last 4096 kept)."""
-    titles = list(dict.fromkeys(h.title or "" for h in hits))
-    todo = [t for t in titles if (id(embedder), t) not in _TITLE_VECTORS]
+    """Each hit's article title's similarity to the question (each title embedded once; 4096 kept)."""
+    cache = _TITLE_VECTORS.setdefault(embedder, {})
+    todo = list(dict.fromkeys(h.title or "" for h in hits if (h.title or "") not in cache))
     if todo:
-        for t, v in zip(todo, embedder.embed(todo)):
-            _TITLE_VECTORS[(id(embedder), t)] = v
-        while len(_TITLE_VECTORS) > 4096:
-            _TITLE_VECTORS.pop(next(iter(_TITLE_VECTORS)))
+        cache.update(zip(todo, embedder.embed(todo)))
+        while len(cache) > 4096:
+            cache.pop(next(iter(cache)))
     qv = embedder.embed_query(question)
-    return [float(_TITLE_VECTORS[(id(embedder), h.title or "")] @ qv) for h in hits]
+    return [float(cache[h.title or ""] @ qv) for h in hits]
 
 
 def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words) -> Extraction:
