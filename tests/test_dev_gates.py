@@ -39,7 +39,7 @@ def test_squad2_cct_answers_and_refuses(tmp_path, embedder):
     d = shared_data("squad2-cct")
     assert _index(d / "articles", tmp_path / "index", embedder).added == 48
     run = _run(["--qa", str(d / "qa.jsonl"), "--index", str(tmp_path / "index"),
-                "--min-answer-acc", "0.76", "--max-false-refusal", "0.06", "--min-refusal-recall", "0.25",
+                "--min-answer-acc", "0.77", "--max-false-refusal", "0.06", "--min-refusal-recall", "0.25",
                 "--min-citation-exact", "1.0", "--max-answer-words", "45"], tmp_path / "squad.json", embedder)
     assert run["summary"]["answerable"] == 197 and run["summary"]["unanswerable"] == 221
 
@@ -58,7 +58,7 @@ def test_rtqa_dev_real_weekly_news_with_as_of(rtqa_index, tmp_path, embedder):
     index, report = rtqa_index
     assert report.added == 1330 and report.undated == 0  # every YYYY/MM/DD date is read
     run = _run(["--qa", str(d / "qa.jsonl"), "--index", str(index),
-                "--min-hit-rate", "0.57", "--min-answer-acc", "0.33", "--min-citation-exact", "1.0",
+                "--min-hit-rate", "0.57", "--min-answer-acc", "0.35", "--min-citation-exact", "1.0",
                 "--max-answer-words", "50"], tmp_path / "rtqa.json", embedder)
     assert all(r["as_of"] for r in run["results"])
     assert {"which", "how many", "what"} <= set(run["by_kind"])
