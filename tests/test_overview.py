@@ -218,3 +218,26 @@ def test_candidates_skip_headings_captions_and_boilerplate():
     assert [c.text for c in cands] == [
         "Pelé, the Brazilian soccer legend who won three World Cups, has died at the age of 82."]
     assert text[cands[0].start:cands[0].end] == cands[0].text
+
+
+
+@pytest.mark.parametrize("sentence, predicts", [
+    ("The Philadelphia Eagles will win Super Bowl 57, according to a simulation from Madden NFL 23.", True),
+    ("The Chiefs are expected to start Mahomes on Sunday.", True),
+    ("Forecasters predict up to 40 inches of snow by Monday.", True),
+    ("The Chiefs beat the Eagles 38-35 on Sunday.", False),
+    ("Willis scored twice as the Chiefs won the final.", False),  # a name, not "will"
+])
+def test_what_happened_overviews_weigh_predictions_down(sentence, predicts, embedder):
+    """A preview's prediction is not what happened: it weighs less in a "what happened" overview."""
+    from rag.types import Hit
+
+    hits = [Hit(text=sentence, doc_id="d", title="t", date="2023-02-10", source="s", start=0, end=len(sentence),
+                score=1.0)]
+    relevance = {}
+    for order in (overview.CHRONOLOGICAL, overview.RECENT):
+        cands = overview.candidates(hits)
+        overview.score("What happened in the final?", hits, cands, embedder, {}, [], as_of=None, order=order)
+        relevance[order] = cands[0].relevance
+    ratio = relevance[overview.CHRONOLOGICAL] / relevance[overview.RECENT]
+    assert ratio == pytest.approx(overview.FUTURE_FACTOR if predicts else 1.0), sentence
