@@ -220,7 +220,6 @@ def test_candidates_skip_headings_captions_and_boilerplate():
     assert text[cands[0].start:cands[0].end] == cands[0].text
 
 
-
 @pytest.mark.parametrize("sentence, predicts", [
     ("The Philadelphia Eagles will win Super Bowl 57, according to a simulation from Madden NFL 23.", True),
     ("The Chiefs are expected to start Mahomes on Sunday.", True),
