@@ -301,6 +301,16 @@ def answer(question: str, hits: list[Hit], embedder, *,
            as_of: str | None = None, ranker: Ranker | None = None) -> Answer:
     """``sentence_vectors``: per chunk id, the vectors stored at ingest (Engine.sentence_vectors);
     sentences without one are embedded now."""
+    from . import verdict
+
+    stmt = verdict.statement(question)
+    if stmt:  # "True or false: …": the statement answered, then called true if the quotes state it
+        ans = answer(stmt, hits, embedder, sentence_vectors=sentence_vectors, as_of=as_of, ranker=ranker)
+        ans.question = question
+        if not ans.refused:
+            said = verdict.supported(stmt, [c.snippet for c in ans.citations])
+            ans.text = ("True. " if said else "Not confirmed by the articles; the closest they come: ") + ans.text
+        return ans
     parts = split_question(question)
     if not hits:
         return refusal(question, hits)

@@ -401,3 +401,21 @@ def test_a_question_pasted_with_its_markup_is_read_as_its_words(seeds_index):
     assert not ans.refused and "Ihor Terekhov" in ans.text, ans.text
     assert [h.chunk_id for h in seeds_index.retrieve(pasted)] == [h.chunk_id for h in seeds_index.retrieve(
         "Who is the mayor of Kharkiv?")]
+
+
+@pytest.mark.parametrize("statement, true", [
+    ("The Tarnow Tigers beat the Lublin Lions 3-1 in the cup final on Sunday.", True),
+    ("The Tarnow Tigers beat the Lublin Lions 4-1 in the cup final on Sunday.", False),  # another score
+    ("The Tarnow Tigers beat the Krakow Eagles 3-1 in the cup final on Sunday.", False),  # another team
+    ("The Tarnow Tigers did not reach the cup final.", False),  # a negation the article does not state
+])
+def test_a_true_or_false_statement_is_called_true_only_when_the_articles_state_it(tmp_path, make_engine,
+                                                                                   statement, true):
+    eng = _engine_over(tmp_path, make_engine, {
+        "final.txt": "The Tarnow Tigers beat the Lublin Lions 3-1 in the cup final on Sunday, with two goals from "
+                     "Ada Nowak. About 20,000 fans watched the match in Tarnow."})
+    ans = eng.query(f"True or false: {statement}")
+    assert ans.citations and ans.text.startswith("True. ") is true, ans.text
+    if not true:  # no verdict: the closest sentences, or a refusal saying what the articles lack
+        assert ans.refused or ans.text.startswith("Not confirmed by the articles"), ans.text
+    assert_citations_verbatim(eng, ans)

@@ -1,0 +1,43 @@
+"""True-or-false questions ("True or false: Kelly Clarkson will release a new album this year"):
+the statement is answered as any question, and called true only when the quoted sentences state it —
+every name and number of it, most of its words, its negation if it has one, and no word flipped by a
+negating prefix. Otherwise the answer quotes the closest sentences without a verdict: the passages
+not saying so is no proof that it is false."""
+from __future__ import annotations
+
+import re
+
+from .question import _key_terms
+from .refusal import NEGATION, flipped_term
+from .textutil import QUESTION_WORDS, content_stems, stem
+
+_TRUE_OR_FALSE = re.compile(r"^\s*(?:true\s+or\s+false|true/false|fact\s+or\s+fiction)\s*[:?,.\-–—]\s*(?P<s>\S.*)$",
+                            re.I | re.S)
+# share of the statement's content words the quoted sentences must hold (the names and numbers: all)
+COVER = 2 / 3
+
+
+def statement(question: str) -> str | None:
+    """The statement of a true-or-false question, else None."""
+    m = _TRUE_OR_FALSE.match(question or "")
+    return m.group("s").strip() if m else None
+
+
+def supported(stmt: str, quoted: list[str]) -> bool:
+    """Whether the quoted sentences state ``stmt`` (see the module docstring)."""
+    text = " ".join(quoted)
+    if not text:
+        return False
+    flat = re.sub(r"[.’']", "", text.lower())
+    stems = content_stems(text)
+    for term in _key_terms(stmt):
+        if re.sub(r"[.’']", "", term.lower()) not in flat and stem(term) not in stems:
+            return False
+    want = content_stems(stmt) - {stem(w) for w in QUESTION_WORDS}
+    if want and len(want & stems) / len(want) < COVER:
+        return False
+    if NEGATION.search(stmt) and not NEGATION.search(text):
+        return False  # "did not sign" is not stated by "signed" ("ruled out" may well be by "no")
+    from .extractive import Sentence
+
+    return not any(flipped_term(stmt, Sentence(0, 0, len(q), q)) for q in quoted)
