@@ -159,13 +159,28 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
                   winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
 
 
-# per embedder, its vectors of article titles: the same articles come back query after query
-_TITLE_VECTORS: "weakref.WeakKeyDictionary[object, dict[str, np.ndarray]]" = weakref.WeakKeyDictionary()
+# per embedder (by identity: an embedder may be an unhashable dataclass), its vectors of article
+# titles: the same articles come back query after query
+_TITLE_VECTORS: dict[int, tuple[weakref.ref, dict[str, np.ndarray]]] = {}
+
+
+def _title_cache(embedder) -> dict[str, np.ndarray]:
+    entry = _TITLE_VECTORS.get(id(embedder))
+    if entry is not None and entry[0]() is embedder:
+        return entry[1]
+    try:
+        ref = weakref.ref(embedder)
+    except TypeError:
+        return {}  # an object that cannot be watched is not cached for
+    for k in [k for k, (r, _) in _TITLE_VECTORS.items() if r() is None]:
+        del _TITLE_VECTORS[k]
+    _TITLE_VECTORS[id(embedder)] = (ref, {})
+    return _TITLE_VECTORS[id(embedder)][1]
 
 
 def _title_dense(question: str, hits: list[Hit], embedder) -> list[float]:
     """Each hit's article title's similarity to the question (each title embedded once; 4096 kept)."""
-    cache = _TITLE_VECTORS.setdefault(embedder, {})
+    cache = _title_cache(embedder)
     todo = list(dict.fromkeys(h.title or "" for h in hits if (h.title or "") not in cache))
     if todo:
         cache.update(zip(todo, embedder.embed(todo)))
