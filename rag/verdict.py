@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .question import _key_terms
-from .refusal import NEGATION, flipped_term
+from .refusal import NEGATION, _flat, flipped_term
 from .textutil import QUESTION_WORDS, content_stems, stem
 
 _TRUE_OR_FALSE = re.compile(r"^\s*(?:true\s+or\s+false|true/false|fact\s+or\s+fiction)\s*[:?,.\-–—]\s*(?P<s>\S.*)$",
@@ -28,11 +28,9 @@ def supported(stmt: str, quoted: list[str]) -> bool:
     text = " ".join(quoted)
     if not text:
         return False
-    flat = re.sub(r"[.’']", "", text.lower())
-    stems = content_stems(text)
-    for term in _key_terms(stmt):
-        if re.sub(r"[.’']", "", term.lower()) not in flat and stem(term) not in stems:
-            return False
+    flat, stems = _flat(text), content_stems(text)
+    if any(_flat(t) not in flat and stem(t) not in stems for t in _key_terms(stmt)):
+        return False  # a name or number it does not state: another team, another score
     want = content_stems(stmt) - {stem(w) for w in QUESTION_WORDS}
     if want and len(want & stems) / len(want) < COVER:
         return False
