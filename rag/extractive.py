@@ -15,7 +15,6 @@ How it picks (no generative model needed):
 from __future__ import annotations
 
 import re
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -126,7 +125,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
         if votes:
             candidate = _most_specific(max(votes, key=votes.get), votes, own, qtype)
     X = _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
-                  candidate, as_of, embedder)
+                  candidate, as_of)
     if collect:
         return Extraction(sentences, refused, qtype, candidate=surface.get(candidate),
                           debug={"X": X, "why": why, "alone": alone})
@@ -136,15 +135,14 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
 
 
 def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
-              candidate, as_of, embedder) -> np.ndarray:
+              candidate, as_of) -> np.ndarray:
     """The rows rag/ranker.py scores (see rag/features.py for what each column means)."""
     from .timeframe import time_window
 
     window = time_window(question, as_of)
     flags = [0.0 if window is None or not h.date else (1.0 if window.contains(h.date) else -1.0) for h in hits]
     ctx = F.Context(q_stems, weights, [F.title_overlap(q_stems, weights, h.title) for h in hits], flags,
-                    question_type(question), titles_dense=_title_dense(question, hits, embedder),
-                    doc_ids=[h.doc_id for h in hits])
+                    question_type(question), doc_ids=[h.doc_id for h in hits])
     top = max(votes.values()) if votes else 0.0
     vote = {id(s): 0.0 for s in sentences}
     typed = {id(s): False for s in sentences}
@@ -157,37 +155,6 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
     return F.rows(sentences, ctx, sent_stems=sent_stems, cover=[cover[id(s)] for s in sentences],
                   typed=[typed[id(s)] for s in sentences], vote=[vote[id(s)] for s in sentences],
                   winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
-
-
-# per embedder (by identity: an embedder may be an unhashable dataclass), its vectors of article
-# titles: the same articles come back query after query
-_TITLE_VECTORS: dict[int, tuple[weakref.ref, dict[str, np.ndarray]]] = {}
-
-
-def _title_cache(embedder) -> dict[str, np.ndarray]:
-    entry = _TITLE_VECTORS.get(id(embedder))
-    if entry is not None and entry[0]() is embedder:
-        return entry[1]
-    try:
-        ref = weakref.ref(embedder)
-    except TypeError:
-        return {}  # an object that cannot be watched is not cached for
-    for k in [k for k, (r, _) in _TITLE_VECTORS.items() if r() is None]:
-        del _TITLE_VECTORS[k]
-    _TITLE_VECTORS[id(embedder)] = (ref, {})
-    return _TITLE_VECTORS[id(embedder)][1]
-
-
-def _title_dense(question: str, hits: list[Hit], embedder) -> list[float]:
-    """Each hit's article title's similarity to the question (each title embedded once; 4096 kept)."""
-    cache = _title_cache(embedder)
-    todo = list(dict.fromkeys(h.title or "" for h in hits if (h.title or "") not in cache))
-    if todo:
-        cache.update(zip(todo, embedder.embed(todo)))
-        while len(cache) > 4096:
-            cache.pop(next(iter(cache)))
-    qv = embedder.embed_query(question)
-    return [float(cache[h.title or ""] @ qv) for h in hits]
 
 
 def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words) -> Extraction:

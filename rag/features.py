@@ -41,11 +41,10 @@ NAMES = (
     "near_lexical",  # an answer often follows the sentence that restates the question's topic
     "missing_rare",  # the rarest question word absent from it and its neighbours (1 = the rarest of all):
     # a question that swaps one word of the text ("narrowly" for "broadly") is not answered there
-    # how much its article is about the question: the title's similarity to it, and the best sentence
-    # similarity anywhere in the article's retrieved passages (a sentence that answers often restates
-    # nothing; its article's other sentences do). When added, CV: squad2-cct 0.777 → 0.802, rtqa-dev
-    # unchanged; split-half rtqa-dev +0.006. The article's best sentence gets the largest weight of all
-    "title_dense",
+    # how much its article is about the question: the best sentence similarity anywhere in the
+    # article's retrieved passages (a sentence that answers often restates nothing; its article's other
+    # sentences do). When added, CV: squad2-cct 0.777 → 0.802, rtqa-dev unchanged; split-half rtqa-dev
+    # +0.006; the largest weight of all. (The title's similarity too got a weight of ~0: cut.)
     "doc_dense",
     "promo",  # a link to another story ("More:UAW says it will target Ford"): that story's headline.
     # The fit weighs it up, not down (quizzes are written from headlines): rtqa-dev 0.338 → 0.344 in CV
@@ -63,7 +62,6 @@ class Context:
     titles_lexical: list[float]  # per hit
     window_flags: list[float]  # per hit: 1 in window, -1 outside, 0 no window or undated
     qtype: str = "other"
-    titles_dense: list[float] | None = None  # per hit
     doc_ids: list[str] | None = None  # per hit
 
 
@@ -121,7 +119,6 @@ def rows(sentences, ctx: Context, *, sent_stems: list[set[str]], cover: list[flo
         r[INDEX["near_lexical"]] = max((sentences[j].lexical for j in near), default=0.0)
         around = st.union(*(sent_stems[j] for j in near))
         r[INDEX["missing_rare"]] = max((w for t, w in ctx.weights.items() if t not in around), default=0.0) / top_w
-        r[INDEX["title_dense"]] = ctx.titles_dense[s.hit_index] if ctx.titles_dense else 0.0
         r[INDEX["doc_dense"]] = doc_best[doc_of[i]]
         r[INDEX["promo"]] = float(bool(PROMO.match(s.text)))
     return X

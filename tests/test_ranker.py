@@ -51,18 +51,16 @@ def test_the_fit_learns_which_feature_picks_the_answer():
     assert top1 >= oracle - 0.03 and top1 > 0.9, (top1, oracle)
 
 
-def test_a_sentence_is_scored_with_its_articles_best_sentence_and_title():
-    """Two passages of one article share the article's relevance (its best sentence, its title's
-    similarity); a sentence of another article does not borrow it."""
+def test_a_sentence_is_scored_with_its_articles_best_sentence():
+    """Two passages of one article share the article's relevance (its best sentence's similarity to
+    the question); a sentence of another article does not borrow it."""
     from rag.extractive import Sentence
     from rag.features import Context, rows
 
     sents = [Sentence(0, 0, 10, "Lind was first elected in 1996.", dense=0.3),
              Sentence(1, 500, 530, "She said she will not run again.", dense=0.8),
              Sentence(2, 0, 20, "The council approved a budget.", dense=0.5)]
-    ctx = Context({"lind"}, {"lind": 1.0}, [0.0] * 3, [0.0] * 3, titles_dense=[0.6, 0.6, 0.1],
-                  doc_ids=["senator", "senator", "council"])
+    ctx = Context({"lind"}, {"lind": 1.0}, [0.0] * 3, [0.0] * 3, doc_ids=["senator", "senator", "council"])
     X = rows(sents, ctx, sent_stems=[{"lind"}, set(), set()], cover=[1.0, 0.0, 0.0], typed=[True, False, False],
              vote=[1.0, 0.0, 0.0], winner=[True, False, False], lead=[True, False, True])
     assert X[:, INDEX["doc_dense"]].tolist() == pytest.approx([0.8, 0.8, 0.5])
-    assert X[:, INDEX["title_dense"]].tolist() == pytest.approx([0.6, 0.6, 0.1])
