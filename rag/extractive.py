@@ -175,7 +175,7 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     weak = _weak_answer(question, qtype, best, cand, hits, alone)
     if not weak:
         weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]]) or \
-            flipped_term(question, best)
+            flipped_term(question, best.text)
     if not weak and gives is not None and not gives[order[0]]:
         weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:

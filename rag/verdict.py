@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .question import _key_terms
-from .refusal import NEGATION, _flat, flipped_term
+from .refusal import NEGATION, _flat, flipped_term, mentioned
 from .textutil import QUESTION_WORDS, content_stems, stem
 
 _TRUE_OR_FALSE = re.compile(r"^\s*(?:true\s+or\s+false|true/false|fact\s+or\s+fiction)\s*[:?,.\-–—]\s*(?P<s>\S.*)$",
@@ -29,13 +29,11 @@ def supported(stmt: str, quoted: list[str]) -> bool:
     if not text:
         return False
     flat, stems = _flat(text), content_stems(text)
-    if any(_flat(t) not in flat and stem(t) not in stems for t in _key_terms(stmt)):
+    if not all(mentioned(t, flat, stems) for t in _key_terms(stmt)):
         return False  # a name or number it does not state: another team, another score
     want = content_stems(stmt) - {stem(w) for w in QUESTION_WORDS}
     if want and len(want & stems) / len(want) < COVER:
         return False
     if NEGATION.search(stmt) and not NEGATION.search(text):
         return False  # "did not sign" is not stated by "signed" ("ruled out" may well be by "no")
-    from .extractive import Sentence
-
-    return not any(flipped_term(stmt, Sentence(0, 0, len(q), q)) for q in quoted)
+    return not any(flipped_term(stmt, q) for q in quoted)
