@@ -23,18 +23,23 @@ import numpy as np
 
 from . import features as F
 from .candidates import _cover, _most_specific, _vote
+from .premise import (
+    NEGATION_SENTENCES,
+    flipped_term,
+    other_count,
+    stated_plainly,
+    swapped_term,
+    unmet_negation,
+)
 from .question import _key_terms, question_type, split_question
 from .ranker import Ranker, default_ranker
 from .refusal import (  # noqa: F401 (ALONE_SENTENCES: re-exported)
     ALONE_SENTENCES,
-    NEGATION_SENTENCES,
     _should_refuse,
     _weak_answer,
     counted,
     counts,
-    flipped_term,
     missing_note,
-    unmet_negation,
 )
 from .textutil import QUESTION_WORDS, content_stems, split_sentences, stem, words
 from .types import Answer, Citation, Hit
@@ -131,7 +136,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
                           debug={"X": X, "why": why, "alone": alone})
     ranker = ranker or default_ranker()
     return _decide(question, qtype, hits, sentences, X, ranker.score(X), ranker, alone,
-                   surface.get(candidate) if candidate else None, where_found.get(candidate, []), max_words)
+                   surface.get(candidate) if candidate else None, where_found.get(candidate, []), max_words, embedder)
 
 
 def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
@@ -157,7 +162,8 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
                   winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
 
 
-def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words) -> Extraction:
+def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words,
+            embedder) -> Extraction:
     """The fitted scorer's pick: the most probable sentence, plus a second one when it is nearly as
     probable and the answer stays short."""
     order = ranker.order(X, p)
@@ -175,7 +181,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     weak = _weak_answer(question, qtype, best, cand, hits, alone)
     if not weak:
         weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]]) or \
-            flipped_term(question, best.text)
+            flipped_term(question, best.text) or stated_plainly(question, best.text) or \
+            other_count(question, best.text) or swapped_term(question, best.text, embedder.embed)
     if not weak and gives is not None and not gives[order[0]]:
         weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:

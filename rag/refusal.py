@@ -15,7 +15,7 @@ from .candidates import (
     _norm,
     _relation_stems,
 )
-from .textutil import QUESTION_WORDS, STOP, content_stems, stem, words
+from .textutil import content_stems, stem, words
 from .types import Hit
 
 if TYPE_CHECKING:
@@ -143,58 +143,6 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
     return ""
 
 
-# "What machine does not define BPP?": a question about what is *not* so. When none of the closest
-# sentences says "not", "no", "never"… the passages do not answer it (inserting a negation is one of the
-# ways SQuAD 2.0's unanswerable questions were written; news questions rarely ask one, and articles
-# state the negation they report: "will not run", "no casualties"). "Never-before-seen" is no negation.
-# Cross-validated: squad2-cct refusal recall 0.109 → 0.303 (split-half 0.104 → 0.299), false refusals
-# 0.030 → 0.041, accuracy −0.006 (−0.005); rtqa-dev one more false refusal; seeds and rgb unchanged.
-# "Whether or not" / "may or may not" then left out: false refusals back to 0.030, recall 0.339.
-NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|cannot)\b(?!-)|n[’']t\b", re.I)
-_OR_NOT = re.compile(r"\bor\s+(?:\w+\s+)?not\b", re.I)  # "whether or not", "may or may not": no negated premise
-NEGATION_SENTENCES = 3  # the closest sentences (by the fitted scorer) one of which must state a negation
-
-
-def unmet_negation(question: str, closest: list["Sentence"]) -> str:
-    from .question import _asking_sentence
-
-    if NEGATION.search(_OR_NOT.sub("", _asking_sentence(question))) and not any(NEGATION.search(s.text) for s in closest):
-        return "the question asks what is not so; the closest passages state no negation"
-    return ""
-
-
-# The other side of a negation: the question says "informal", "indirectly", "decrease" where the closest
-# passage, in the same words around it, says "formal", "directly", "increase" (a negating prefix added,
-# dropped or swapped). Cross-validated: squad2-cct refusal recall 0.303 → 0.344 (split-half 0.299 →
-# 0.335), no answerable question of any set refused. (Any near-spelled word instead — "qualitative" for
-# "quantitative" — also caught typos, "Turning machines", which a user may make and should still be
-# answered.)
-_NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de")
-
-
-def _flipped(a: str, b: str) -> bool:
-    for x, y in ((a, b), (b, a)):
-        if any(x.startswith(p) and x[len(p):] == y for p in _NEG_PREFIXES) and len(y) >= 4:
-            return True
-    return any(p != p2 and a.startswith(p) and b.startswith(p2) and a[len(p):] == b[len(p2):] and len(a) - len(p) >= 4
-               for p in _NEG_PREFIXES for p2 in _NEG_PREFIXES)
-
-
-def flipped_term(question: str, closest: str) -> str:
-    qt = [w.lower() for w in words(question)]
-    st = [w.lower() for w in words(closest)]
-    have = set(st)
-    for i, w in enumerate(qt):
-        if w in STOP or w in QUESTION_WORDS or w in have:
-            continue
-        for j, v in enumerate(st):
-            same_context = (i > 0 and j > 0 and qt[i - 1] == st[j - 1]) or \
-                (i + 1 < len(qt) and j + 1 < len(st) and qt[i + 1] == st[j + 1])
-            if same_context and _flipped(w, v):
-                return f"the question says {w!r} where the passage says {v!r}"
-    return ""
-
-
 def missing_note(why: str) -> str:
     """What the refusal tests found missing, as a sentence for the user ("" when nothing specific)."""
     m = re.match(r"names not in the passages: (.+)$", why or "")
@@ -213,6 +161,12 @@ def missing_note(why: str) -> str:
     m = re.match(r"the question says '(.+)' where the passage says '(.+)'$", why or "")
     if m:
         return f"The closest passage says “{m.group(2)}”, not “{m.group(1)}”."
+    m = re.match(r"the question asks what does not (.+); the passage says it does$", why or "")
+    if m:
+        return f"The closest passage says it does {m.group(1)}, not that it does not."
+    m = re.match(r"the question counts (\S+) (.+) where the passage counts (\S+)$", why or "")
+    if m:
+        return f"The closest passage counts {m.group(3)} {m.group(2)}, not {m.group(1)}."
     if why.startswith("the question asks what is not so"):
         return "The passages closest to the question say nothing about what is not so."
     if why:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 
+from .premise import NEGATION, flipped_term
 from .question import _key_terms
-from .refusal import NEGATION, _flat, flipped_term, mentioned
+from .refusal import _flat, mentioned
 from .textutil import QUESTION_WORDS, content_stems, stem
 
 _TRUE_OR_FALSE = re.compile(r"^\s*(?:true\s+or\s+false|true/false|fact\s+or\s+fiction)\s*[:?,.\-–—]\s*(?P<s>\S.*)$",

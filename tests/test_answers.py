@@ -362,6 +362,39 @@ def test_a_question_that_flips_the_passage_by_a_prefix_is_refused(tmp_path, make
         assert "adjacency matrices" in ans.text
 
 
+_REDUCTION = ("Squaring can be reduced to multiplying two integers, so squaring is no harder than multiplication. "
+              "Fast algorithms can solve the knapsack problem for a wide range of sizes in less than quadratic time. "
+              "The graph isomorphism problem is not known to be in P.")
+
+
+@pytest.mark.parametrize("question, why", [
+    # the question's premise contradicts the sentence that would answer it: refused, saying how
+    ("What can not solve the knapsack problem in less than quadratic time?", "says it does solve, not that it does not"),
+    ("What is reduced to multiplying three integers?", "counts two integers, not three"),
+    ("What is the graph isolation problem not known to be in?", "says “isomorphism”, not “isolation”"),
+    # the same questions with the article's premise are answered
+    ("What can solve the knapsack problem in less than quadratic time?", ""),
+    ("What is reduced to multiplying two integers?", ""),
+    ("What is the graph isomorphism problem not known to be in?", ""),
+])
+def test_a_question_whose_premise_the_passage_contradicts_is_refused(tmp_path, make_engine, question, why):
+    """A negated verb the sentence states plainly, another count of the same thing, a word swapped for one
+    that changes the question (SQuAD 2.0's unanswerable questions are written these ways)."""
+    eng = _engine_over(tmp_path, make_engine, {"reduction.txt": _REDUCTION})
+    ans = eng.query(question)
+    assert ans.refused is bool(why), ans.text
+    assert why in ans.text, ans.text
+
+
+def test_a_paraphrased_word_is_no_swap(embedder):
+    """"the time needed" for "the time required" keeps the question's meaning: no refusal."""
+    from rag.premise import swapped_term
+
+    sentence = "The theory quantifies the time required to solve a problem on a Turing machine."
+    assert swapped_term("How is the time needed to solve a problem quantified?", sentence, embedder.embed) == ""
+    assert swapped_term("How is the space required to solve a problem quantified?", sentence, embedder.embed)
+
+
 @pytest.mark.parametrize("question, negated", [
     ("Who did not sign the harbour budget?", True),
     ("Which official reported no casualties?", True),
@@ -371,7 +404,7 @@ def test_a_question_that_flips_the_passage_by_a_prefix_is_refused(tmp_path, make
 ])
 def test_which_questions_ask_about_what_is_not_so(question, negated):
     """"Whether or not", "may or may not" and "never-before-seen" negate nothing the passages must state."""
-    from rag.refusal import unmet_negation
+    from rag.premise import unmet_negation
 
     closest = [extractive.Sentence(0, 0, 10, "The council approved the budget on Tuesday.")]
     assert bool(unmet_negation(question, closest)) is negated

@@ -1,0 +1,162 @@
+"""Premise checks: the question says something the answer sentence contradicts, so that sentence does not
+answer it. SQuAD 2.0's unanswerable questions were written this way — a negation inserted, a word swapped
+for another, a number changed — and a user's question can carry a wrong premise the same way. Each check
+returns the reason (for rag/refusal.py ``missing_note``) or ""."""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .textutil import QUESTION_WORDS, STOP, stem, words
+
+if TYPE_CHECKING:
+    from .extractive import Sentence
+
+# "What machine does not define BPP?": a question about what is *not* so. When none of the closest
+# sentences says "not", "no", "never"… the passages do not answer it (news questions rarely ask one, and
+# articles state the negation they report: "will not run", "no casualties"). "Never-before-seen" is no
+# negation. Cross-validated: squad2-cct refusal recall 0.109 → 0.303 (split-half 0.104 → 0.299), false
+# refusals 0.030 → 0.041, accuracy −0.006 (−0.005); rtqa-dev one more false refusal; seeds and rgb
+# unchanged. "Whether or not" / "may or may not" then left out: false refusals back to 0.030, recall 0.339.
+NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|cannot)\b(?!-)|n[’']t\b", re.I)
+_OR_NOT = re.compile(r"\bor\s+(?:\w+\s+)?not\b", re.I)  # "whether or not", "may or may not": no negated premise
+NEGATION_SENTENCES = 3  # the closest sentences (by the fitted scorer) one of which must state a negation
+
+
+def unmet_negation(question: str, closest: list["Sentence"]) -> str:
+    from .question import _asking_sentence
+
+    if NEGATION.search(_OR_NOT.sub("", _asking_sentence(question))) and not any(NEGATION.search(s.text) for s in closest):
+        return "the question asks what is not so; the closest passages state no negation"
+    return ""
+
+
+# A negated verb the answer sentence states plainly: "What can not solve the knapsack problem…?" answered
+# by "algorithms can solve the knapsack problem…", "How is M said not to operate?" by "M is said to
+# operate…". (The check above only asks for some negation in the closest sentences; this one for the
+# negated word itself.) Only a verb's negation: "no known algorithm" negates a noun phrase.
+_VERB_NEGATION = re.compile(r"^(?:not|never|cannot)$|n[’']t$", re.I)
+_NEAR = 4  # words before the stated verb in which a negation of it would stand
+
+
+def stated_plainly(question: str, sentence: str) -> str:
+    from .question import _asking_sentence
+
+    q = [w.lower() for w in words(_OR_NOT.sub("", _asking_sentence(question)))]
+    s = [w.lower() for w in words(sentence)]
+    for i, w in enumerate(q):
+        if not _VERB_NEGATION.search(w):
+            continue
+        verb = next((v for v in q[i + 1:i + 4] if v not in STOP and v not in QUESTION_WORDS), None)
+        if verb is None:
+            continue
+        for j, x in enumerate(s):
+            if stem(x) == stem(verb) and not any(NEGATION.fullmatch(y) or _VERB_NEGATION.search(y)
+                                                 for y in s[max(0, j - _NEAR):j]):
+                return f"the question asks what does not {verb}; the passage says it does"
+    return ""
+
+
+def _same_context(q: list[str], s: list[str], i: int, j: int, *, strict: bool) -> bool:
+    """Whether question word i and sentence word j stand between the same neighbours: one of them the
+    same (``strict``: both, one of which is no stopword)."""
+    left = i > 0 and j > 0 and q[i - 1] == s[j - 1]
+    right = i + 1 < len(q) and j + 1 < len(s) and q[i + 1] == s[j + 1]
+    if not strict:
+        return left or right
+    return left and right and (q[i - 1] not in STOP or q[i + 1] not in STOP)
+
+
+# The other side of a negation: the question says "informal", "indirectly", "decrease" where the closest
+# passage, in the same words around it, says "formal", "directly", "increase" (a negating prefix added,
+# dropped or swapped). Cross-validated: squad2-cct refusal recall 0.303 → 0.344 (split-half 0.299 →
+# 0.335), no answerable question of any set refused. (Any near-spelled word instead — "qualitative" for
+# "quantitative" — also caught typos, "Turning machines", which a user may make and should still be
+# answered.)
+_NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de")
+
+
+def _flipped(a: str, b: str) -> bool:
+    for x, y in ((a, b), (b, a)):
+        if any(x.startswith(p) and x[len(p):] == y for p in _NEG_PREFIXES) and len(y) >= 4:
+            return True
+    return any(p != p2 and a.startswith(p) and b.startswith(p2) and a[len(p):] == b[len(p2):] and len(a) - len(p) >= 4
+               for p in _NEG_PREFIXES for p2 in _NEG_PREFIXES)
+
+
+def flipped_term(question: str, closest: str) -> str:
+    qt = [w.lower() for w in words(question)]
+    st = [w.lower() for w in words(closest)]
+    have = set(st)
+    for i, w in enumerate(qt):
+        if w in STOP or w in QUESTION_WORDS or w in have:
+            continue
+        for j, v in enumerate(st):
+            if _same_context(qt, st, i, j, strict=False) and _flipped(w, v):
+                return f"the question says {w!r} where the passage says {v!r}"
+    return ""
+
+
+# A word swapped for another: "the graph isolation problem" where the sentence says "the graph
+# isomorphism problem", "past actions" for "future actions", "various companies" for "various
+# researchers". A question word the sentence lacks, standing between the sentence's neighbours of
+# another word, is a swap when putting that word back changes what the question asks: the two questions'
+# embeddings are less similar than SWAP_SIMILARITY. Paraphrases stay above it ("time needed" / "time
+# required" 0.99, "a large share" / "a substantial share" 0.99). Capitalised words are left to the names
+# test (and a misspelt name, "Turning machines", should still be answered), as are other forms of one word.
+SWAP_SIMILARITY = 0.93
+
+
+def swapped_term(question: str, sentence: str, embed: Callable[[list[str]], np.ndarray]) -> str:
+    raw = words(question)
+    q = [w.lower() for w in raw]
+    s_raw = words(sentence)
+    s = [w.lower() for w in s_raw]
+    have = set(s)
+    swaps = []
+    for i, w in enumerate(q):
+        if w in STOP or w in QUESTION_WORDS or w in have or not w.isalpha() or (i > 0 and raw[i][:1].isupper()):
+            continue
+        for j, v in enumerate(s):
+            if v in STOP or v == w or stem(v) == stem(w) or not _same_context(q, s, i, j, strict=True):
+                continue
+            swaps.append((raw[i], s_raw[j]))
+    if not swaps:
+        return ""
+    restored = [re.sub(rf"\b{re.escape(a)}\b", b, question, count=1) for a, b in swaps]
+    vecs = embed([question] + restored)
+    sims = vecs[1:] @ vecs[0]
+    k = int(np.argmin(sims))
+    if sims[k] < SWAP_SIMILARITY:
+        return f"the question says {swaps[k][0].lower()!r} where the passage says {swaps[k][1].lower()!r}"
+    return ""
+
+
+# A count the sentence gives otherwise: "multiplying three numbers" where it says "multiplying two
+# numbers", "three different ways" where it says "two different ways". The number word or figure right
+# before the same word (either of the next two, by stem) differs.
+_COUNT = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|zero|one|two|three|four|five|six|seven|eight|nine|ten|"
+                    r"eleven|twelve)\s+([A-Za-z][\w-]*)(?:\s+([A-Za-z][\w-]*))?", re.I)
+_WORD_VALUE = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+
+def _counts(text: str) -> dict[str, tuple[dict[str, str], str]]:
+    """Per counted word (by stem): its counts (the value: as written) and the word as written."""
+    out: dict[str, tuple[dict[str, str], str]] = {}
+    for m in _COUNT.finditer(text):
+        n = m.group(1).lower()
+        for w in filter(None, m.group(2, 3)):
+            if w.lower() not in STOP:
+                out.setdefault(stem(w), ({}, w.lower()))[0][_WORD_VALUE.get(n, n.replace(",", ""))] = m.group(1)
+    return out
+
+
+def other_count(question: str, sentence: str) -> str:
+    q, s = _counts(question), _counts(sentence)
+    for key, (n, word) in q.items():
+        if key in s and not n.keys() & s[key][0].keys():
+            return f"the question counts {next(iter(n.values()))} {word} where the passage counts " \
+                   f"{next(iter(s[key][0].values()))}"
+    return ""
