@@ -29,6 +29,7 @@ from .premise import (
     other_count,
     stated_plainly,
     swapped_term,
+    unmet_least,
     unmet_negation,
 )
 from .question import _key_terms, question_type, split_question
@@ -182,7 +183,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     if not weak:
         weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]]) or \
             flipped_term(question, best.text) or stated_plainly(question, best.text) or \
-            other_count(question, best.text) or swapped_term(question, best.text, embedder.embed)
+            other_count(question, best.text) or unmet_least(question, best.text) or \
+            swapped_term(question, best.text, embedder.embed)
     if not weak and gives is not None and not gives[order[0]]:
         weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:

@@ -55,7 +55,7 @@ def stated_plainly(question: str, sentence: str) -> str:
         for j, x in enumerate(s):
             if stem(x) == stem(verb) and not any(NEGATION.fullmatch(y) or _VERB_NEGATION.search(y)
                                                  for y in s[max(0, j - _NEAR):j]):
-                return f"the question asks what does not {verb}; the passage says it does"
+                return f"the question says 'not … {verb}'; the passage says {verb!r} with no negation"
     return ""
 
 
@@ -160,3 +160,17 @@ def other_count(question: str, sentence: str) -> str:
             return f"the question counts {next(iter(n.values()))} {word} where the passage counts " \
                    f"{next(iter(s[key][0].values()))}"
     return ""
+
+
+# "What is the least important open question?" answered by "…one of the most important open questions":
+# a question about what is *least* so needs a sentence that says so (least, fewest, lowest, smallest…).
+# Turning "most" into "least" is another way SQuAD 2.0's unanswerable questions were written.
+_LEAST_Q = re.compile(r"\bleast\b", re.I)
+_LEAST_S = re.compile(r"\b(?:least|fewest|lowest|smallest|minimum|minimal|less|fewer|worst)\b", re.I)
+
+
+def unmet_least(question: str, sentence: str) -> str:
+    if _LEAST_Q.search(question) and not re.search(r"\bat least\b", question, re.I) and not _LEAST_S.search(sentence):
+        return "the question asks what is least so; the passage says nothing of the least"
+    return ""
+

@@ -161,9 +161,11 @@ def missing_note(why: str) -> str:
     m = re.match(r"the question says '(.+)' where the passage says '(.+)'$", why or "")
     if m:
         return f"The closest passage says “{m.group(2)}”, not “{m.group(1)}”."
-    m = re.match(r"the question asks what does not (.+); the passage says it does$", why or "")
+    m = re.match(r"the question says 'not … (.+)'; the passage says '.+' with no negation$", why or "")
     if m:
-        return f"The closest passage says it does {m.group(1)}, not that it does not."
+        return f"The closest passage says “{m.group(1)}” with no “not”."
+    if why.startswith("the question asks what is least so"):
+        return "The closest passage says nothing of the least."
     m = re.match(r"the question counts (\S+) (.+) where the passage counts (\S+)$", why or "")
     if m:
         return f"The closest passage counts {m.group(3)} {m.group(2)}, not {m.group(1)}."
