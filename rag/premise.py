@@ -39,6 +39,8 @@ def unmet_negation(question: str, closest: list["Sentence"]) -> str:
 # negated word itself.) Only a verb's negation: "no known algorithm" negates a noun phrase.
 _VERB_NEGATION = re.compile(r"^(?:not|never|cannot)$|n[’']t$", re.I)
 _NEAR = 4  # words before the stated verb in which a negation of it would stand
+# "not commonly believed", "not usually handle": the verb is negated, not the adverb
+_ADVERB = re.compile(r"^(?:\w+ly|often|always|even|yet|still|really)$")
 
 
 def stated_plainly(question: str, sentence: str) -> str:
@@ -49,7 +51,8 @@ def stated_plainly(question: str, sentence: str) -> str:
     for i, w in enumerate(q):
         if not _VERB_NEGATION.search(w):
             continue
-        verb = next((v for v in q[i + 1:i + 4] if v not in STOP and v not in QUESTION_WORDS), None)
+        verb = next((v for v in q[i + 1:i + 4] if v not in STOP and v not in QUESTION_WORDS and not _ADVERB.match(v)),
+                    None)
         if verb is None:
             continue
         for j, x in enumerate(s):

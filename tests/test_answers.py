@@ -370,6 +370,7 @@ _REDUCTION = ("Squaring can be reduced to multiplying two integers, so squaring 
 @pytest.mark.parametrize("question, why", [
     # the question's premise contradicts the sentence that would answer it: refused, saying how
     ("What can not solve the knapsack problem in less than quadratic time?", "says “solve” with no “not”"),
+    ("What can not usually solve the knapsack problem in less than quadratic time?", "says “solve” with no “not”"),
     ("What is reduced to multiplying three integers?", "counts two integers, not three"),
     ("What is the graph isolation problem not known to be in?", "says “isomorphism”, not “isolation”"),
     ("What is the least hard problem that squaring can be reduced to?", "nothing of the least"),
