@@ -62,14 +62,24 @@ def stated_plainly(question: str, sentence: str) -> str:
     return ""
 
 
+_ARTICLE = {"an": "a"}
+
+
 def _same_context(q: list[str], s: list[str], i: int, j: int, *, strict: bool) -> bool:
-    """Whether question word i and sentence word j stand between the same neighbours: one of them the
-    same (``strict``: both, one of which is no stopword)."""
+    """Whether question word i and sentence word j stand between the same neighbours ("a" and "an"
+    alike; the end of both counts as one). Loose: one neighbour the same. ``strict``: both, and one of
+    them no stopword or a third word the same too ("in C and *soft* for C" / "in C and hard for C")."""
+    q = [_ARTICLE.get(x, x) for x in q]
+    s = [_ARTICLE.get(x, x) for x in s]
     left = i > 0 and j > 0 and q[i - 1] == s[j - 1]
-    right = i + 1 < len(q) and j + 1 < len(s) and q[i + 1] == s[j + 1]
+    ends = i + 1 == len(q) and j + 1 == len(s)
+    right = ends or (i + 1 < len(q) and j + 1 < len(s) and q[i + 1] == s[j + 1])
     if not strict:
         return left or right
-    return left and right and (q[i - 1] not in STOP or q[i + 1] not in STOP)
+    if not (left and right):
+        return False
+    third = (i > 1 and j > 1 and q[i - 2] == s[j - 2]) or (i + 2 < len(q) and j + 2 < len(s) and q[i + 2] == s[j + 2])
+    return q[i - 1] not in STOP or (not ends and q[i + 1] not in STOP) or third
 
 
 # The other side of a negation: the question says "informal", "indirectly", "decrease" where the closest
@@ -123,7 +133,8 @@ def swapped_term(question: str, sentence: str, embed: Callable[[list[str]], np.n
         if w in STOP or w in QUESTION_WORDS or w in have or not w.isalpha() or (i > 0 and raw[i][:1].isupper()):
             continue
         for j, v in enumerate(s):
-            if v in STOP or v == w or stem(v) == stem(w) or not _same_context(q, s, i, j, strict=True):
+            # another form of the word ("front" / "frontlines") is no swap
+            if v in STOP or v == w or stem(v) == stem(w) or v.startswith(w) or w.startswith(v) or not _same_context(q, s, i, j, strict=True):
                 continue
             swaps.append((raw[i], s_raw[j]))
     if not swaps:

@@ -390,6 +390,25 @@ def test_a_question_whose_premise_the_passage_contradicts_is_refused(tmp_path, m
     assert why in ans.text, ans.text
 
 
+@pytest.mark.parametrize("question, sentence, swapped", [
+    # the swapped word at the end of both, "a" for "an", a third word of context around stopwords
+    ("What is a deterministic Turing machine with an extra supply of random ribbons?",
+     "A probabilistic Turing machine is a deterministic Turing machine with an extra supply of random bits.", "ribbons"),
+    ("What can be viewed as a limited collection of instances?",
+     "A computational problem can be viewed as an infinite collection of instances.", "limited"),
+    ("What happens if a problem X is in C and soft for C?", "If a problem X is in C and hard for C, it is complete.",
+     "soft"),
+    # another form of the same word is no swap
+    ("Who gathered to demand that soldiers come home from the front?",
+     "Wives gathered to demand that soldiers come home from the frontlines.", ""),
+])
+def test_a_swapped_word_is_found_between_the_same_neighbours(embedder, question, sentence, swapped):
+    from rag.premise import swapped_term
+
+    why = swapped_term(question, sentence, embedder.embed)
+    assert (f"says {swapped!r}" in why) if swapped else why == "", why
+
+
 def test_a_paraphrased_word_is_no_swap(embedder):
     """"the time needed" for "the time required" keeps the question's meaning: no refusal."""
     from rag.premise import swapped_term
