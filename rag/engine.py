@@ -8,13 +8,16 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from .config import Settings
 from .errors import IndexMissingError, ModelMismatchError, RagError, UserError
 from .retrieval import Filters, cap_per_article, dense_where, fuse, make_hit, validate_date
 from .textutil import plain_question
 from .types import Answer, Article, Hit, IngestReport, Stats
+
+if TYPE_CHECKING:
+    import numpy as np  # only for annotations: numpy loads with the first query
 
 
 class Engine:
@@ -298,7 +301,7 @@ class Engine:
                 hits.append(make_hit(cid, did, s, e, scores[cid], meta[did], texts[did]))
             return hits
 
-    def sentence_vectors(self, hits: Sequence[Hit]) -> dict[str, dict[tuple[int, int], "np.ndarray"]]:
+    def sentence_vectors(self, hits: Sequence[Hit]) -> dict[str, dict[tuple[int, int], np.ndarray]]:
         """Per chunk id, its sentences' vectors stored at ingest (none for indexes built before them)."""
         from . import sentvec
 

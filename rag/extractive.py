@@ -23,15 +23,7 @@ import numpy as np
 
 from . import features as F
 from .candidates import _cover, _most_specific, _vote
-from .premise import (
-    NEGATION_SENTENCES,
-    flipped_term,
-    other_count,
-    stated_plainly,
-    swapped_term,
-    unmet_least,
-    unmet_negation,
-)
+from .premise import NEGATION_SENTENCES, contradicted
 from .question import _key_terms, question_type, split_question
 from .ranker import Ranker, default_ranker
 from .refusal import (  # noqa: F401 (ALONE_SENTENCES: re-exported)
@@ -181,10 +173,7 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     cand = candidate if best in winner_sents else None
     weak = _weak_answer(question, qtype, best, cand, hits, alone)
     if not weak:
-        weak = unmet_negation(question, [sentences[j] for j in order[:NEGATION_SENTENCES]]) or \
-            flipped_term(question, best.text) or stated_plainly(question, best.text) or \
-            other_count(question, best.text) or unmet_least(question, best.text) or \
-            swapped_term(question, best.text, embedder.embed)
+        weak = contradicted(question, best.text, [sentences[j].text for j in order[:NEGATION_SENTENCES]], embedder.embed)
     if not weak and gives is not None and not gives[order[0]]:
         weak = f"the closest passage gives no {'number' if qtype == 'number' else 'date'}"
     if weak:

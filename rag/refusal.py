@@ -164,6 +164,9 @@ def missing_note(why: str) -> str:
     m = re.match(r"the question says 'not … (.+)'; the passage says '.+' with no negation$", why or "")
     if m:
         return f"The closest passage says “{m.group(1)}” with no “not”."
+    m = re.match(r"the passage says '(.+)' where the question does not negate it$", why or "")
+    if m:
+        return f"The closest passage says “{m.group(1)}”."
     if why.startswith("the question asks what is least so"):
         return "The closest passage says nothing of the least."
     m = re.match(r"the question counts (\S+) (.+) where the passage counts (\S+)$", why or "")
