@@ -143,6 +143,23 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
     return ""
 
 
+# each refusal reason (as the tests word it) and the sentence the user reads; "{1}" is the pattern's group 1
+_NOTES = [(re.compile(p), note) for p, note in (
+    (r"the number found is not about (.+)$", "The passages give no number about {1}."),
+    (r"the closest passage gives no (\w+)$", "The passages closest to the question give no {1}."),
+    (r"no passage names the (\w+)$", "The passages found name no {1}."),
+    (r"no name found for the role", "The passages name no one in that role."),
+    (r"the question says '(.+)' where the passage says '(.+)'$", "The closest passage says “{2}”, not “{1}”."),
+    (r"the question says 'not … (.+)'; the passage says '.+' with no negation$",
+     "The closest passage says “{1}” with no “not”."),
+    (r"the passage says '(.+)' where the question does not negate it$", "The closest passage says “{1}”."),
+    (r"the question asks what is least so", "The closest passage says nothing of the least."),
+    (r"the question counts (\S+) (.+) where the passage counts (\S+)$",
+     "The closest passage counts {3} {2}, not {1}."),
+    (r"the question asks what is not so", "The passages closest to the question say nothing about what is not so."),
+)]
+
+
 def missing_note(why: str) -> str:
     """What the refusal tests found missing, as a sentence for the user ("" when nothing specific)."""
     m = re.match(r"names not in the passages: (.+)$", why or "")
@@ -150,30 +167,7 @@ def missing_note(why: str) -> str:
         names = [n.strip() for n in m.group(1).split(",") if n.strip()]
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         return f"No passage found mentions {listed}."
-    if why.startswith("the number found is not about"):
-        return f"The passages give no number about {why.rsplit('about ', 1)[-1]}."
-    if why.startswith("the closest passage gives no"):
-        return f"The passages closest to the question give no {why.rsplit(' ', 1)[-1]}."
-    if why.startswith("no passage names the "):
-        return f"The passages found name no {why.rsplit(' ', 1)[-1]}."
-    if why.startswith("no name found for the role"):
-        return "The passages name no one in that role."
-    m = re.match(r"the question says '(.+)' where the passage says '(.+)'$", why or "")
-    if m:
-        return f"The closest passage says “{m.group(2)}”, not “{m.group(1)}”."
-    m = re.match(r"the question says 'not … (.+)'; the passage says '.+' with no negation$", why or "")
-    if m:
-        return f"The closest passage says “{m.group(1)}” with no “not”."
-    m = re.match(r"the passage says '(.+)' where the question does not negate it$", why or "")
-    if m:
-        return f"The closest passage says “{m.group(1)}”."
-    if why.startswith("the question asks what is least so"):
-        return "The closest passage says nothing of the least."
-    m = re.match(r"the question counts (\S+) (.+) where the passage counts (\S+)$", why or "")
-    if m:
-        return f"The closest passage counts {m.group(3)} {m.group(2)}, not {m.group(1)}."
-    if why.startswith("the question asks what is not so"):
-        return "The passages closest to the question say nothing about what is not so."
-    if why:
-        return "No passage is close enough to the question to answer it."
-    return ""
+    for pattern, note in _NOTES:
+        if m := pattern.match(why or ""):
+            return note.format(None, *m.groups())
+    return "No passage is close enough to the question to answer it." if why else ""
