@@ -421,6 +421,19 @@ def test_a_paraphrased_word_is_no_swap(embedder):
     assert swapped_term("How is the space required to solve a problem quantified?", sentence, embedder.embed)
 
 
+@pytest.mark.parametrize("question, answered", [
+    ("In what year did Hatmanis and Stearns publish their paper?", True),  # a letter off
+    ("In what year did Hartley and Stone publish their paper?", False),  # other names
+])
+def test_a_misspelt_name_is_still_the_name(tmp_path, make_engine, question, answered):
+    eng = _engine_over(tmp_path, make_engine, {
+        "paper.txt": "The field was founded by a paper of Juris Hartmanis and Richard Stearns. Hartmanis and "
+                     "Stearns published their paper on the complexity of algorithms in 1965."})
+    ans = eng.query(question)
+    assert ans.refused is not answered, ans.text
+    assert ("1965" in ans.text) if answered else "No passage found mentions" in ans.text, ans.text
+
+
 @pytest.mark.parametrize("question, negated", [
     ("Who did not sign the harbour budget?", True),
     ("Which official reported no casualties?", True),
