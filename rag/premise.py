@@ -59,7 +59,7 @@ def stated_plainly(question: str, sentence: str) -> str:
         for j, x in enumerate(s):
             if stem(x) == stem(verb) and not any(NEGATION.fullmatch(y) or _VERB_NEGATION.search(y)
                                                  for y in s[max(0, j - _NEAR):j]):
-                return f"the question says 'not … {verb}'; the passage says {verb!r} with no negation"
+                return f"the question says 'not … {verb}'; the passage says '{verb}' with no negation"
     return ""
 
 
@@ -80,7 +80,7 @@ def negated_premise(question: str, sentence: str) -> str:
     for j, x in enumerate(s):
         run = tuple(s[j + 1:j + 1 + NEGATED_RUN])
         if (NEGATION.fullmatch(x) or _VERB_NEGATION.search(x)) and run in runs and any(w not in STOP for w in run):
-            return f"the passage says {' '.join((x,) + run)!r} where the question does not negate it"
+            return f"the passage says '{' '.join((x,) + run)}' where the question does not negate it"
     return ""
 
 
@@ -132,7 +132,7 @@ def flipped_term(question: str, closest: str) -> str:
             continue
         for j, v in enumerate(st):
             if _same_context(qt, st, i, j, strict=False) and _flipped(w, v):
-                return f"the question says {w!r} where the passage says {v!r}"
+                return f"the question says '{w}' where the passage says '{v}'"
     return ""
 
 
@@ -171,7 +171,7 @@ def swapped_term(question: str, sentence: str, embed: Callable[[list[str]], np.n
     sims = vecs[1:] @ vecs[0]
     k = int(np.argmin(sims))
     if sims[k] < SWAP_SIMILARITY:
-        return f"the question says {swaps[k][0].lower()!r} where the passage says {swaps[k][1].lower()!r}"
+        return f"the question says '{swaps[k][0].lower()}' where the passage says '{swaps[k][1].lower()}'"
     return ""
 
 

@@ -412,6 +412,14 @@ def test_a_swapped_word_is_found_between_the_same_neighbours(embedder, question,
     assert (f"says {swapped!r}" in why) if swapped else why == "", why
 
 
+def test_the_refusal_note_quotes_what_the_passage_says_even_with_an_apostrophe():
+    from rag.premise import negated_premise
+    from rag.refusal import missing_note
+
+    why = negated_premise("Which team is always winning games?", "The team isn't always winning games.")
+    assert missing_note(why) == "The closest passage says “isn't always winning”."
+
+
 def test_a_paraphrased_word_is_no_swap(embedder):
     """"the time needed" for "the time required" keeps the question's meaning: no refusal."""
     from rag.premise import swapped_term
