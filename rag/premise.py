@@ -8,6 +8,7 @@ in; no check costs an answer of RGB, RealTime QA or the seeds set."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -25,10 +26,16 @@ _OR_NOT = re.compile(r"\bor\s+(?:\w+\s+)?not\b", re.I)  # "whether or not", "may
 NEGATION_SENTENCES = 3  # the closest sentences (by the fitted scorer) one of which must state a negation
 
 
-def unmet_negation(question: str, closest: list[str]) -> str:
+@lru_cache(maxsize=256)
+def _asked(question: str) -> str:
+    """The sentence that asks, without "whether or not" (what the negation checks read; split once)."""
     from .question import _asking_sentence
 
-    if NEGATION.search(_OR_NOT.sub("", _asking_sentence(question))) and not any(NEGATION.search(s) for s in closest):
+    return _OR_NOT.sub("", _asking_sentence(question))
+
+
+def unmet_negation(question: str, closest: list[str]) -> str:
+    if NEGATION.search(_asked(question)) and not any(NEGATION.search(s) for s in closest):
         return "the question asks what is not so; the closest passages state no negation"
     return ""
 
@@ -45,9 +52,7 @@ _ADVERB = re.compile(r"^(?:\w+ly|often|always|even|yet|still|really)$")
 
 
 def stated_plainly(question: str, sentence: str) -> str:
-    from .question import _asking_sentence
-
-    q = [w.lower() for w in words(_OR_NOT.sub("", _asking_sentence(question)))]
+    q = [w.lower() for w in words(_asked(question))]
     s = [w.lower() for w in words(sentence)]
     for i, w in enumerate(q):
         if not _VERB_NEGATION.search(w):

@@ -79,9 +79,10 @@ def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, s
         corpus = _flat(" ".join(h.text for h in hits))
         corpus_stems = content_stems(corpus)
         dated = {h.date[:4] for h in hits if h.date}
-        corpus_words = set(re.findall(r"\w+", corpus))
-        found = [mentioned(t, corpus, corpus_stems) or _place_of(t, corpus) or t in dated or
-                 _misspelt(t, corpus_words) for t in names]
+        found = [mentioned(t, corpus, corpus_stems) or _place_of(t, corpus) or t in dated for t in names]
+        if not all(found):  # the passages' words are listed only for a name not found as written
+            corpus_words = set(re.findall(r"\w+", corpus))
+            found = [f or _misspelt(t, corpus_words) for t, f in zip(names, found)]
         cover = sum(found) / len(found)
         if cover < NAMES_COVER:
             missing = [t for t, f in zip(names, found) if not f]
