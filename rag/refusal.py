@@ -174,6 +174,7 @@ _NOTES = [(re.compile(p), note) for p, note in (
     (r"the question asks what is least so", "The closest passage says nothing of the least."),
     (r"the question counts (\S+) (.+) where the passage counts (\S+)$",
      "The closest passage counts {3} {2}, not {1}."),
+    (r"the question asks for (\w+); the passage lists (\d+)$", "The closest passage lists {2}, not {1}."),
     (r"the question asks what is not so", "The passages closest to the question say nothing about what is not so."),
 )]
 

@@ -307,6 +307,18 @@ def test_a_casualty_count_is_answered_by_a_sentence_that_counts_casualties(tmp_p
     assert not ans.refused and "Three people were killed" in ans.citations[0].snippet, ans.text
 
 
+@pytest.mark.parametrize("question, count", [
+    ("How many outputs does a function problem expect for every input?", "a single output"),
+    ("How many volunteers cleaned the beach at Tarva?", "Twenty-three volunteers"),
+])
+def test_a_count_written_as_a_word_answers_how_many(tmp_path, make_engine, question, count):
+    eng = _engine_over(tmp_path, make_engine, {
+        "counts.txt": "A function problem expects a single output for every input, more complex than yes or no. "
+                      "Twenty-three volunteers cleaned the beach at Tarva on Sunday, the organisers said."})
+    ans = eng.query(question)
+    assert not ans.refused and count in ans.text, ans.text
+
+
 def test_an_answer_that_points_back_gets_the_sentence_it_points_to(tmp_path, make_engine):
     """"It sold 40,000…" alone does not say what sold: the sentence before it comes first."""
     eng = _engine_over(tmp_path, make_engine, {
@@ -364,7 +376,8 @@ def test_a_question_that_flips_the_passage_by_a_prefix_is_refused(tmp_path, make
 
 _REDUCTION = ("Squaring can be reduced to multiplying two integers, so squaring is no harder than multiplication. "
               "Fast algorithms can solve the knapsack problem for a wide range of sizes in less than quadratic time. "
-              "The graph isomorphism problem is not known to be in P.")
+              "The graph isomorphism problem is not known to be in P. "
+              "Cook reductions, Karp reductions and Levin reductions are types of reductions.")
 
 
 @pytest.mark.parametrize("question, why", [
@@ -375,11 +388,13 @@ _REDUCTION = ("Squaring can be reduced to multiplying two integers, so squaring 
     ("What is the graph isolation problem not known to be in?", "says “isomorphism”, not “isolation”"),
     ("What is the least hard problem that squaring can be reduced to?", "nothing of the least"),
     ("What is always harder than multiplication?", "says “no harder than”"),
+    ("What are four types of reductions?", "lists 3, not four"),
     # the same questions with the article's premise are answered
     ("What can solve the knapsack problem in less than quadratic time?", ""),
     ("What is reduced to multiplying two integers?", ""),
     ("What is squaring no harder than?", ""),
     ("What is the graph isomorphism problem not known to be in?", ""),
+    ("What are three types of reductions?", ""),
 ])
 def test_a_question_whose_premise_the_passage_contradicts_is_refused(tmp_path, make_engine, question, why):
     """A negated verb the sentence states plainly, a premise the sentence negates, another count of the
@@ -401,15 +416,34 @@ def test_a_question_whose_premise_the_passage_contradicts_is_refused(tmp_path, m
      "A computational problem can be viewed as an infinite collection of instances.", "limited"),
     ("What happens if a problem X is in C and soft for C?", "If a problem X is in C and hard for C, it is complete.",
      "soft"),
-    # another form of the same word is no swap
+    # a question that copies the sentence word for word around the change: a swap even when close in meaning
+    ("What uses a flexible set of rules to determine its future actions?",
+     "A deterministic Turing machine uses a fixed set of rules to determine its future actions.", "flexible"),
+    # another form of the same word is no swap, nor is a word the sentence has in another form
     ("Who gathered to demand that soldiers come home from the front?",
      "Wives gathered to demand that soldiers come home from the frontlines.", ""),
+    ("Is the output of a functional problem simple or complex?",
+     "A function problem has a single output, which is more complex than the output of a decision problem.", ""),
 ])
 def test_a_swapped_word_is_found_between_the_same_neighbours(embedder, question, sentence, swapped):
     from rag.premise import swapped_term
 
     why = swapped_term(question, sentence, embedder.embed)
     assert (f"says {swapped!r}" in why) if swapped else why == "", why
+
+
+@pytest.mark.parametrize("sentence, listed", [
+    ("The graph isomorphism problem, the discrete logarithm problem and the integer factorization problem are "
+     "examples.", 3),
+    ("Apples, pears, and plums were sold.", 3),  # the serial comma
+    ("The answer is either yes or no, or alternately either 1 or 0.", 2),  # a clause after the comma
+    ("Time and space are the best-known resources.", 2),
+    ("The time hierarchy theorem separates classes.", 0),
+])
+def test_the_longest_list_of_a_sentence_is_counted(sentence, listed):
+    from rag.premise import _listed
+
+    assert _listed(sentence) == listed
 
 
 def test_the_refusal_note_quotes_what_the_passage_says_even_with_an_apostrophe():
