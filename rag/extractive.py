@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import features as F
+from . import features as F, typefit
 from .candidates import _cover, _most_specific, _vote
 from .premise import NEGATION_SENTENCES, contradicted
 from .question import _key_terms, question_type, split_question
@@ -118,12 +118,14 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
     votes: dict[str, float] = {}
     surface: dict[str, str] = {}
     where_found: dict[str, list[Sentence]] = {}
+    fit_by_key: dict[str, float] = {}
     if qtype != "other":
         votes, own, surface, where_found = _vote(question, qtype, q_stems, hits, sentences)
+        fit_by_key = typefit.candidate_fits(question, qtype, votes, surface, embedder.embed)
         if votes:
             candidate = _most_specific(max(votes, key=votes.get), votes, own, qtype)
     X = _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
-                  candidate, as_of)
+                  candidate, as_of, fit_by_key)
     if collect:
         return Extraction(sentences, refused, qtype, candidate=surface.get(candidate),
                           debug={"X": X, "why": why, "alone": alone})
@@ -133,7 +135,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
 
 
 def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms, votes, where_found,
-              candidate, as_of) -> np.ndarray:
+              candidate, as_of, fit_by_key) -> np.ndarray:
     """The rows rag/ranker.py scores (see rag/features.py for what each column means)."""
     from .timeframe import time_window
 
@@ -150,9 +152,11 @@ def _features(question, hits, sentences, sent_stems, q_stems, weights, key_terms
             vote[id(s)] = max(vote[id(s)], votes.get(key, 0.0) / top if top else 0.0)
     winners = {id(s) for s in where_found.get(candidate, [])} if candidate else set()
     cover = _cover(sentences, [k.lower() for k in key_terms])
+    fit = typefit.per_sentence(fit_by_key, where_found, sentences) if fit_by_key else None
     return F.rows(sentences, ctx, sent_stems=sent_stems, cover=[cover[id(s)] for s in sentences],
                   typed=[typed[id(s)] for s in sentences], vote=[vote[id(s)] for s in sentences],
-                  winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences])
+                  winner=[id(s) in winners for s in sentences], lead=[s.start < 600 for s in sentences],
+                  type_fit=fit)
 
 
 def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, winner_sents, max_words,

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 # share of the question's names the passages must mention; 0.5 and 0.9 were tried: within 0.01 on
 # every dev set in cross-validation, so the old value stays
 NAMES_COVER = 0.75
-ALONE_SENTENCES = 4  # the closest sentences (in context) whose similarity alone the refusal tests see
+ALONE_SENTENCES = 4
+# "too far": the picked sentence's similarity alone below FAR_DENSE, or below FAR_DENSE_LEXICAL with
+# under FAR_LEXICAL of the question's words
+FAR_DENSE, FAR_LEXICAL, FAR_DENSE_LEXICAL = 0.40, 0.30, 0.50  # the closest sentences (in context) whose similarity alone the refusal tests see
 
 
 def _flat(text: str) -> str:
@@ -145,7 +148,7 @@ def _weak_answer(question: str, qtype: str, chosen: "Sentence", candidate: str |
             return f"the number found is not about {', '.join(dict.fromkeys(w.lower() for w in said))}"
     if qtype not in ("other", "name"):  # "name": a weaker guess at the type, not a reason to refuse
         d = alone([chosen])[0]
-        if d < 0.40 or (chosen.lexical < 0.30 and d < 0.50):
+        if d < FAR_DENSE or (chosen.lexical < FAR_LEXICAL and d < FAR_DENSE_LEXICAL):
             return f"answer sentence too far from the question (dense {d:.2f}, lexical {chosen.lexical:.2f})"
     role = _ROLE_Q.search(question)
     if role and role.group("role"):

@@ -532,3 +532,34 @@ def test_a_true_or_false_statement_is_called_true_only_when_the_articles_state_i
     if not true:  # no verdict: the closest sentences, or a refusal saying what the articles lack
         assert ans.refused or ans.text.startswith("Not confirmed by the articles"), ans.text
     assert_citations_verbatim(eng, ans)
+
+
+@pytest.mark.parametrize("question, noun", [
+    ("The Senate voted to end the national emergency declaration for which virus?", "virus"),
+    ("In a win for unions, which U.S. state saw its governor sign the repeal?", "U.S. state"),
+    ("Which New York-area airport was shut down this week?", "New York-area airport"),
+    ("FDA advisers backed which type of medication for sale over the counter?", "medication"),
+    ("The value of which tech giant fell below $2tn?", "tech giant"),
+    ("What is the capital of Peru?", None),
+    ("Who won the Masters?", None),
+])
+def test_the_noun_a_question_asks_for(question, noun):
+    from rag.typefit import asked_noun
+
+    assert asked_noun(question) == noun
+
+
+def test_a_candidate_of_the_asked_kind_fits_better(embedder):
+    """"Which virus" is answered by Covid-19, not by the president named beside it; "which US state"
+    by Michigan, not by its governor."""
+    from rag.typefit import candidate_fits
+
+    def fits(question, spans):
+        return candidate_fits(question, "name", {s.lower(): 1.0 for s in spans}, {s.lower(): s for s in spans},
+                              embedder.embed)
+
+    f = fits("The Senate voted to end the national emergency for which virus?", ["Donald Trump", "Covid-19"])
+    assert f["covid-19"] > f["donald trump"] + 0.1, f
+    f = fits("Which US state repealed its right-to-work law?", ["Gretchen Whitmer", "Michigan"])
+    assert f["michigan"] > f["gretchen whitmer"] + 0.1, f
+    assert fits("What is the capital of Peru?", ["Lima"]) == {}
