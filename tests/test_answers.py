@@ -563,3 +563,20 @@ def test_a_candidate_of_the_asked_kind_fits_better(embedder):
     f = fits("Which US state repealed its right-to-work law?", ["Gretchen Whitmer", "Michigan"])
     assert f["michigan"] > f["gretchen whitmer"] + 0.1, f
     assert fits("What is the capital of Peru?", ["Lima"]) == {}
+
+
+@pytest.mark.parametrize("question, sentence, said", [
+    ("What is easy about proving lower bounds?", "Proving lower bounds is much more difficult.", "difficult"),
+    ("What is the minimum time taken over all inputs?", "The worst case is the maximum time taken over all inputs.",
+     "maximum"),
+    ("Which cities had the smallest crowds?", "The largest crowds were in Lyon and Nantes.", "largest"),
+    # both sides named, words of one side, the question's word present in another form: no premise
+    ("Is the output of a function problem simple or complex?", "The output is more complex than yes or no.", ""),
+    ("Which is the biggest national park in the region?", "Congaree is the largest park in the region.", ""),
+    ("How much did prices increase?", "Prices increased by 4%, not a decrease as feared.", ""),
+])
+def test_a_question_whose_word_the_passage_states_the_opposite_of(question, sentence, said):
+    from rag.premise import opposite_term
+
+    why = opposite_term(question, sentence)
+    assert (f"says {said!r}" in why) if said else why == "", why
