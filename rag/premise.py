@@ -1,10 +1,11 @@
 """Premise checks: the question says something the picked sentence contradicts, so that sentence does not
 answer it. SQuAD 2.0's unanswerable questions were written this way — a negation inserted or dropped, a
-word swapped for another, a number changed, "most" turned into "least" — and a user's question can carry
-a wrong premise the same way. Each check returns the reason (worded for the user by rag/refusal.py
-``missing_note``) or ""; ``contradicted`` runs them all. The figures in the comments are squad2-cct
-refusal recall in 5-fold cross-validation, each check's share measured by removing it with the others
-in; no check costs an answer of RGB, RealTime QA or the seeds set."""
+word swapped for another or for its opposite, a number changed, a list asked longer than it is, "most"
+turned into "least" — and a user's question can carry a wrong premise the same way. Each check returns
+the reason (worded for the user by rag/refusal.py ``missing_note``) or ""; ``contradicted`` runs them
+all. The figures in the comments are squad2-cct refusal recall in 5-fold cross-validation, each check's
+share measured by removing it with the others in (or adding it last); no check costs an answer of RGB,
+RealTime QA or the seeds set."""
 from __future__ import annotations
 
 import re
