@@ -43,6 +43,9 @@ TYPED_SHARE = 0.5  # for "how many": a sentence with a number stands in for a li
 # least this share as likely
 W_DENSE, W_LEXICAL, W_RANK = 0.55, 0.35, 0.10  # a sentence's score: similarity, shared terms, passage rank
 BACKEND = "extractive"
+# a Markdown heading ("# Computational complexity theory") states nothing: it stays among the sentences
+# (its words tell what the paragraph after it is about) but is never quoted as an answer
+_HEADING = re.compile(r"#{1,6}\s")
 # A one-sentence answer that opens by pointing back ("It was released…", "The company said…") gets the
 # sentence before it, which names what it points to (cross-validated: rtqa-dev 0.344 → 0.350, squad2-cct
 # 0.751 → 0.761, split-half 0.772 → 0.782, the others unchanged, +1 median word; any "The <noun>"
@@ -130,7 +133,9 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
         return Extraction(sentences, refused, qtype, candidate=surface.get(candidate),
                           debug={"X": X, "why": why, "alone": alone})
     ranker = ranker or default_ranker()
-    return _decide(question, qtype, hits, sentences, X, ranker.score(X), ranker, alone,
+    p = ranker.score(X)
+    p[[i for i, s in enumerate(sentences) if _HEADING.match(s.text)]] = 0.0
+    return _decide(question, qtype, hits, sentences, X, p, ranker, alone,
                    surface.get(candidate) if candidate else None, where_found.get(candidate, []), max_words, embedder)
 
 
@@ -209,7 +214,8 @@ def _context(qtype, sentences, X, p, i, max_words) -> int | None:
     question). None when neither applies or the two would be too long."""
     def fits(j):
         return 0 <= j < len(sentences) and sentences[j].hit_index == sentences[i].hit_index and \
-            len(words(sentences[i].text)) + len(words(sentences[j].text)) <= max_words
+            len(words(sentences[i].text)) + len(words(sentences[j].text)) <= max_words and \
+            not _HEADING.match(sentences[j].text)
     if _ANAPHOR.match(sentences[i].text):
         return i - 1 if fits(i - 1) else None
     typed = X[:, F.INDEX["has_type"]]

@@ -580,3 +580,14 @@ def test_a_question_whose_word_the_passage_states_the_opposite_of(question, sent
 
     why = opposite_term(question, sentence)
     assert (f"says {said!r}" in why) if said else why == "", why
+
+
+def test_a_markdown_heading_is_never_quoted_as_an_answer(tmp_path, make_engine):
+    """"# The harbour budget of Tarva" is a title, not a claim: the answer quotes the sentence, not the
+    heading, however close the heading's words are to the question."""
+    eng = _engine_over(tmp_path, make_engine, {
+        "budget.md": "# Tarva council approves the harbour budget\n\nThe regional council of Tarva approved the harbour "
+                     "budget on Tuesday after a long debate about port fees. Deputy Mayor Luis Prado voted against it."})
+    ans = eng.query("When did the Tarva council approve the harbour budget?")
+    assert not ans.refused and "Tuesday" in ans.text, ans.text
+    assert all(not c.snippet.startswith("#") for c in ans.citations), ans.text
