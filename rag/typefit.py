@@ -52,4 +52,3 @@ def per_sentence(fit: dict[str, float], where_found: dict, sentences) -> list[fl
         for s in where_found.get(key, []):
             best[id(s)] = max(best[id(s)], f)
     return [best[id(s)] for s in sentences]
-
