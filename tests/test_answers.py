@@ -591,3 +591,17 @@ def test_a_markdown_heading_is_never_quoted_as_an_answer(tmp_path, make_engine):
     ans = eng.query("When did the Tarva council approve the harbour budget?")
     assert not ans.refused and "Tuesday" in ans.text, ans.text
     assert all(not c.snippet.startswith("#") for c in ans.citations), ans.text
+
+
+@pytest.mark.parametrize("question, sentence, refused", [
+    ("What is reduced to multiplying three integers?", "Squaring can be reduced to multiplying two integers.", True),
+    ("Which country hosts two million refugees?", "Turkey hosts 3.6 million refugees.", True),
+    ("Which country hosts two million refugees?", "Turkey hosts 2 million refugees.", False),  # one number, two spellings
+    # a "how many" question's own count is its background, not a premise the answer must repeat
+    ("Experts estimate that how many of around two million Britons with long Covid need specialist care?",
+     "About 400,000 Britons with long Covid need specialist care, experts said.", False),
+])
+def test_another_count_of_the_same_thing(question, sentence, refused):
+    from rag.premise import other_count
+
+    assert bool(other_count(question, sentence)) is refused
