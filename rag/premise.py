@@ -181,8 +181,8 @@ def swapped_term(question: str, sentence: str, embed: Callable[[list[str]], np.n
         if w in STOP or w in QUESTION_WORDS or stem(w) in have or not w.isalpha() or (i > 0 and raw[i][:1].isupper()):
             continue
         for j, v in enumerate(s):
-            # another form of the word ("front" / "frontlines") is no swap
-            if v in STOP or v == w or stem(v) == stem(w) or v.startswith(w) or w.startswith(v):
+            # another form of the word ("front" / "frontlines") is no swap (same stems are skipped above)
+            if v in STOP or v.startswith(w) or w.startswith(v):
                 continue
             if not _same_context(q, s, i, j, strict=True):
                 continue
@@ -242,7 +242,7 @@ def other_count(question: str, sentence: str) -> str:
 # whose longest list ("A, B and C", "A or B") has fewer. A sentence with no list says nothing either way.
 # Recall +0.027.
 _ASKS_N = re.compile(r"^(?:what|which|name|list)\s+(?:are\s+|were\s+)?(?:the\s+)?(?:other\s+)?"
-                     r"(three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\s+[a-z]", re.I)
+                     rf"({'|'.join(_WORD_VALUE)}|\d+)\s+[a-z]", re.I)  # asking for one or two: never refused
 _CONJ = re.compile(r"\b(?:and|or)\b", re.I)
 LIST_ITEM_WORDS = 5  # an item longer than this is a clause, not a list item
 
