@@ -248,6 +248,28 @@ def question_kind(question: str) -> str:
 
 
 
+# Where a wrong factoid answer went wrong, so the next change aims at the right stage: retrieval
+# (the gold is in no passage the answerer read: the retrieved ones, plus the lead chunks it adds),
+# the pick (the passages hold it, another sentence was quoted) or a refusal that should not have been.
+MISSES = {"not_read": "not in the passages read", "not_picked": "in them, another sentence quoted",
+          "refused": "in them, but refused"}
+
+
+def miss_stage(engine, ans, hits: list, groups: list, correct: bool) -> str | None:
+    """``MISSES`` key of a wrong factoid answer to an answerable question; None otherwise."""
+    if correct or not groups or ans.kind != "factoid":
+        return None
+    read = hits
+    if ans.backend == "extractive":
+        from .answering import factoid_reading
+
+        read = factoid_reading(engine, hits)
+    # every part of a list answer somewhere in what was read ("A and B": A in one passage, B in another)
+    if not M.answer_correct("\n".join(h.text for h in read), groups):
+        return "not_read"
+    return "refused" if ans.refused else "not_picked"
+
+
 def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int,
                   articles: dict[str, str | None]) -> tuple[dict, Any]:
     """Ask one question (with history) and score it. Returns (result, Answer)."""
@@ -281,13 +303,14 @@ def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int
         "nugget_recall": M.nugget_recall(ans.text, turn.nuggets, refused=ans.refused),
     }
     if turn.unanswerable:
-        r.update(correct=bool(ans.refused), f1=None, hit=None, rr=None)
+        r.update(correct=bool(ans.refused), f1=None, hit=None, rr=None, miss=None)
         flags = [False] * len(hits)
     else:
         flags = M.relevant_flags([(h.text, h.doc_id, h.source) for h in hits], groups, turn.articles)
         hit, rr = M.hit_and_rr(flags)
-        r.update(correct=M.answer_correct(ans.text, groups, refused=ans.refused),
-                 f1=0.0 if ans.refused else round(M.token_f1(ans.text, groups), 4), hit=hit, rr=rr)
+        correct = M.answer_correct(ans.text, groups, refused=ans.refused)
+        r.update(correct=correct, f1=0.0 if ans.refused else round(M.token_f1(ans.text, groups), 4), hit=hit, rr=rr,
+                 miss=miss_stage(engine, ans, hits, [list(g) for g in turn.answers], correct))
     r["retrieved"] = [{"doc_id": h.doc_id, "source": h.source, "start": h.start, "end": h.end,
                        "score": round(float(h.score), 6), "relevant": f} for h, f in zip(hits, flags)]
     cites = []
@@ -349,6 +372,7 @@ def summarize(results: list[dict]) -> dict[str, Any]:
         "fallbacks": sum(1 for r in results if r.get("fallback_reason")),
         "nugget_recall": M.mean(r.get("nugget_recall") for r in results),
         "citations": len(cites),
+        **{f"miss_{k}": sum(r.get("miss") == k for r in ans) for k in MISSES},
     }
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}
 
@@ -376,6 +400,12 @@ def by_own_results(results: list[dict]) -> dict[str, dict[str, float]]:
             out[name] = {"n": len(rows), "answer_acc": round(sum(bool(r["correct"]) for r in rows) / len(rows), 4),
                          "hit_rate": round(M.mean(r["hit"] for r in rows if r.get("hit") is not None) or 0.0, 4)}
     return out
+
+
+def miss_line(summary: dict) -> str:
+    """ "65 not in the passages read · 30 in them, another sentence quoted · …", or "" when none."""
+    parts = [f"{summary[f'miss_{k}']} {label}" for k, label in MISSES.items() if summary.get(f"miss_{k}")]
+    return " · ".join(parts)
 
 
 def kind_table(runs: list[dict]) -> str:
@@ -430,7 +460,8 @@ def misses(run: dict, limit: int = 500) -> str:
             continue
         gold = "refusal" if r["unanswerable"] else " + ".join("/".join(g) for g in r["gold"])
         got = "REFUSED" if r["refused"] else re.sub(r"\s+", " ", r["answer"])[:160]
-        out.append(f"- {r['id']} ({r.get('kind', '?')}): {r['question']} — expected {gold}; got: {got}")
+        stage = f" [{MISSES[r['miss']]}]" if r.get("miss") else ""
+        out.append(f"- {r['id']} ({r.get('kind', '?')}){stage}: {r['question']} — expected {gold}; got: {got}")
         if len(out) > limit:
             out.append("- …")
             break
@@ -501,6 +532,10 @@ def _main(args, settings: Settings, embedder) -> int:
     if any(r["by_kind"] for r in runs):
         print("\nAnswer accuracy by question kind:\n")
         print(kind_table(runs))
+    for r in runs:
+        line = miss_line(r["summary"])
+        if line:
+            print(f"\nWrong factoid answers, {r['name']}: {line}")
     if any(r["by_own_results"] for r in runs):
         print("\nWhere the answer is in the question's own search results (in_own_results):\n")
         for r in runs:

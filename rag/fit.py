@@ -229,6 +229,9 @@ def figures(questions: list[Question], results: dict[int, tuple]) -> dict[str, d
             "false_refusal": round(float(np.mean([results[i][1] for i in ans])), 3) if ans else None,
             "refusal_recall": round(float(np.mean([results[i][1] for i in una])), 3) if una else None,
             "median_words": float(np.median(words)) if words else None,
+            # the ceiling of any sentence scorer: a sentence the answerer reads holds the gold
+            "in_reach": round(float(np.mean([questions[i].y is not None and bool(questions[i].y.any())
+                                             for i in ans])), 3) if ans else None,
         }
     return out
 
@@ -246,12 +249,12 @@ def kfold(questions: list[Question], k: int, seed: int = 0) -> list[list[int]]:
 
 
 def table(title: str, figs: dict[str, dict]) -> str:
-    lines = [f"{title}", "| set | questions | answer acc | false refusals | refusal recall | median words |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [f"{title}", "| set | questions | answer acc | false refusals | refusal recall | median words | "
+             "gold in a sentence read |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, f in figs.items():
         cell = lambda v: "–" if v is None else f"{v:.3f}" if isinstance(v, float) and v <= 1 else f"{v:g}"
         lines.append(f"| {name} | {f['questions']} | {cell(f['answer_acc'])} | {cell(f['false_refusal'])} | "
-                     f"{cell(f['refusal_recall'])} | {cell(f['median_words'])} |")
+                     f"{cell(f['refusal_recall'])} | {cell(f['median_words'])} | {cell(f.get('in_reach'))} |")
     return "\n".join(lines)
 
 

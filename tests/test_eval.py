@@ -363,3 +363,34 @@ def test_accuracy_is_split_by_whether_the_answer_is_in_the_questions_own_results
     bad.write_text('{"question": "Who?", "answers": ["A"], "in_own_results": "yes"}\n')
     with pytest.raises(UserError, match="in_own_results"):
         load_qa(bad)
+
+
+def test_wrong_answers_say_whether_retrieval_the_pick_or_a_refusal_missed(tmp_path, seeds_index, embedder, capsys):
+    """`rag eval` tells, per wrong factoid answer, where it went wrong, and counts each stage."""
+    from rag.answering import factoid_reading
+    from rag.textutil import words
+
+    q = "Who is the mayor of Kharkiv?"
+    ans = seeds_index.query(q)
+    read = " ".join(h.text for h in factoid_reading(seeds_index, seeds_index.retrieve(q, 8)))
+    # a gold answer the passages hold but the quoted sentences do not: the pick missed it
+    unpicked = next(w for w in words(read) if len(w) > 6 and w.isalpha() and not M.contains(ans.text, w))
+    refused_q = "Who is the mayor of Odesa?"
+    assert seeds_index.query(refused_q).refused
+    qa = _write(tmp_path / "qa.jsonl", [
+        {"id": "right", "question": q, "answers": [["Ihor Terekhov", "Terekhov"]]},
+        {"id": "pick", "question": q, "answers": [unpicked]},
+        {"id": "retrieval", "question": "How many people died in the Pokrovsk attack?", "answers": ["Zaporizhzhia"]},
+        {"id": "refusal", "question": refused_q, "answers": ["Ukraine"]},
+        {"id": "odesa", "question": refused_q, "unanswerable": True},
+    ])
+    out = tmp_path / "r.json"
+    main(["--qa", str(qa), "--index", str(seeds_index.index_dir), "--llm", "extractive", "-v", "--json", str(out)],
+         embedder=embedder)
+    (run,) = json.loads(out.read_text())["runs"]
+    assert {r["id"]: r["miss"] for r in run["results"]} == {
+        "right": None, "pick": "not_picked", "retrieval": "not_read", "refusal": "refused", "odesa": None}
+    assert (run["summary"]["miss_not_read"], run["summary"]["miss_not_picked"], run["summary"]["miss_refused"]) == (1, 1, 1)
+    printed = capsys.readouterr().out
+    assert "1 not in the passages read · 1 in them, another sentence quoted · 1 in them, but refused" in printed
+    assert "- retrieval (how many) [not in the passages read]:" in printed
