@@ -34,7 +34,7 @@ from .refusal import (  # noqa: F401 (ALONE_SENTENCES: re-exported)
     counts,
     missing_note,
 )
-from .textutil import QUESTION_WORDS, content_stems, split_sentences, stem, words
+from .textutil import ADDRESSED, QUESTION_WORDS, content_stems, split_sentences, stem, words
 from .types import Answer, Citation, Hit
 
 REFUSAL = "The articles don't say."
@@ -46,6 +46,11 @@ BACKEND = "extractive"
 # a Markdown heading ("# Computational complexity theory") states nothing: it stays among the sentences
 # (its words tell what the paragraph after it is about) but is never quoted as an answer
 _HEADING = re.compile(r"#{1,6}\s")
+
+
+def _unquotable(text: str) -> bool:
+    """A heading, or text addressed to a model (textutil.ADDRESSED): never an answer, nor its context."""
+    return bool(_HEADING.match(text) or ADDRESSED.search(text))
 # A one-sentence answer that opens by pointing back ("It was released…", "The company said…") gets the
 # sentence before it, which names what it points to (cross-validated: rtqa-dev 0.344 → 0.350, squad2-cct
 # 0.751 → 0.761, split-half 0.772 → 0.782, the others unchanged, +1 median word; any "The <noun>"
@@ -134,7 +139,7 @@ def extract(question: str, hits: list[Hit], embedder, *, max_words: int = 45,
                           debug={"X": X, "why": why, "alone": alone})
     ranker = ranker or default_ranker()
     p = ranker.score(X)
-    p[[i for i, s in enumerate(sentences) if _HEADING.match(s.text)]] = 0.0
+    p[[i for i, s in enumerate(sentences) if _unquotable(s.text)]] = 0.0
     return _decide(question, qtype, hits, sentences, X, p, ranker, alone,
                    surface.get(candidate) if candidate else None, where_found.get(candidate, []), max_words, embedder)
 
@@ -169,6 +174,8 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     """The fitted scorer's pick: the most probable sentence, plus a second one when it is nearly as
     probable and the answer stays short."""
     order = ranker.order(X, p)
+    if not p[order[0]] > 0:  # every sentence is a heading or addressed to a model
+        return Extraction([], True, qtype, debug={"why": "nothing quotable"})
     gives = _gives(question, qtype, sentences, X)
     if gives is not None and not gives[order[0]]:
         # the likeliest sentence holds no number (no date, no time): it cannot say how many (when);
@@ -215,7 +222,7 @@ def _context(qtype, sentences, X, p, i, max_words) -> int | None:
     def fits(j):
         return 0 <= j < len(sentences) and sentences[j].hit_index == sentences[i].hit_index and \
             len(words(sentences[i].text)) + len(words(sentences[j].text)) <= max_words and \
-            not _HEADING.match(sentences[j].text)
+            not _unquotable(sentences[j].text)
     if _ANAPHOR.match(sentences[i].text):
         return i - 1 if fits(i - 1) else None
     typed = X[:, F.INDEX["has_type"]]

@@ -36,7 +36,7 @@ import numpy as np
 from . import conflicts as C
 from .extractive import refusal
 from .question_kind import CHRONOLOGICAL, OVERVIEW, RECENT
-from .textutil import QUESTION_WORDS, STOP, content_stems, split_sentences, stem, words
+from .textutil import ADDRESSED, QUESTION_WORDS, STOP, content_stems, split_sentences, stem, words
 from .types import Answer, Citation, Claim, Conflict, Hit
 
 BACKEND = "extractive"
@@ -86,12 +86,8 @@ _BOILERPLATE = re.compile(
     r"\b(?:getty images|ap photo|photo by|file photo)\b|"
     r"^\s*(?:related|photos?|video|watch|previously|editor's note)\s*:|^[A-Z0-9 '’&.-]{6,}:|"
     r"^(?:read|watch|listen to|see) (?:more|the|our|his|her|\w+'s)\b", re.I)
-# text addressed to a reader or a model is not reported news (and may be a prompt injection)
 _CAPTION = re.compile(r"(?:\S+\s){0,5}\S*[a-z]/[A-Z]")  # a photo credit "Snyder Fire Department/Facebook" up front
 _DATELINE = re.compile(r"(?:[A-Z][A-Za-z.]*,?\s+){1,4}?(?:\((?:AP|Reuters|AFP|CNN|UPI)\)\s+)?[—–−-]{1,2}\s+")
-_ADDRESSED = re.compile(
-    r"\b(?:ignore|disregard)\b.{0,60}\b(?:instructions?|question|rules?|prompt)\b|^\W*(?:system|assistant|user)\s*[:,]|"
-    r"<\|im_|\bAI (?:models?|assistants?)\b|\blanguage models?\b", re.I | re.S)
 _NUMBER = re.compile(r"(?<![\w-])(?:[$€£]\s?)?\d[\d,.]*%?|"
                      r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                      r"dozens?|hundreds?|thousands?|millions?|billions?)\b", re.I)
@@ -210,7 +206,7 @@ def _reportable(text: str) -> bool:
         return False  # the tail of a sentence split wrongly, or a photo caption ("Name/Agency A car …")
     if not re.search(r"[.!?\"”’)]\s*$", text):
         return False  # headings, captions, cut-off text
-    return not (_BOILERPLATE.search(text) or _ADDRESSED.search(text))
+    return not (_BOILERPLATE.search(text) or ADDRESSED.search(text))
 
 
 # --- scoring --------------------------------------------------------------------------------------
