@@ -51,6 +51,8 @@ _HEADING = re.compile(r"#{1,6}\s")
 def _unquotable(text: str) -> bool:
     """A heading, or text addressed to a model (textutil.ADDRESSED): never an answer, nor its context."""
     return bool(_HEADING.match(text) or ADDRESSED.search(text))
+
+
 # A one-sentence answer that opens by pointing back ("It was released…", "The company said…") gets the
 # sentence before it, which names what it points to (cross-validated: rtqa-dev 0.344 → 0.350, squad2-cct
 # 0.751 → 0.761, split-half 0.772 → 0.782, the others unchanged, +1 median word; any "The <noun>"
@@ -197,7 +199,7 @@ def _decide(question, qtype, hits, sentences, X, p, ranker, alone, candidate, wi
     chosen = [best]
     # the second sentence: the best one holding the vote winner when the first does not (votes
     # across passages catch what one sentence's score misses), else the next most probable
-    likely = [j for j in order[1:] if p[j] >= ranker.second_ratio * p[order[0]]]
+    likely = [j for j in order[1:] if p[j] > 0 and p[j] >= ranker.second_ratio * p[order[0]]]
     second = [j for j in likely if sentences[j] in winner_sents] if best not in winner_sents else []
     for j in second + [j for j in likely if j not in second]:
         s = sentences[j]
