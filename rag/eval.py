@@ -310,7 +310,7 @@ def evaluate_turn(engine, turn: Turn, history: list[tuple[str, str]], top_k: int
         hit, rr = M.hit_and_rr(flags)
         correct = M.answer_correct(ans.text, groups, refused=ans.refused)
         r.update(correct=correct, f1=0.0 if ans.refused else round(M.token_f1(ans.text, groups), 4), hit=hit, rr=rr,
-                 miss=miss_stage(engine, ans, hits, [list(g) for g in turn.answers], correct))
+                 miss=miss_stage(engine, ans, hits, groups if turn.answers else [], correct))
     r["retrieved"] = [{"doc_id": h.doc_id, "source": h.source, "start": h.start, "end": h.end,
                        "score": round(float(h.score), 6), "relevant": f} for h, f in zip(hits, flags)]
     cites = []

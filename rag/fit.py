@@ -254,7 +254,7 @@ def table(title: str, figs: dict[str, dict]) -> str:
     for name, f in figs.items():
         cell = lambda v: "–" if v is None else f"{v:.3f}" if isinstance(v, float) and v <= 1 else f"{v:g}"
         lines.append(f"| {name} | {f['questions']} | {cell(f['answer_acc'])} | {cell(f['false_refusal'])} | "
-                     f"{cell(f['refusal_recall'])} | {cell(f['median_words'])} | {cell(f.get('in_reach'))} |")
+                     f"{cell(f['refusal_recall'])} | {cell(f['median_words'])} | {cell(f['in_reach'])} |")
     return "\n".join(lines)
 
 
