@@ -38,8 +38,10 @@ def _run(args: list[str], out, embedder) -> dict:
 def test_squad2_cct_answers_and_refuses(tmp_path, embedder):
     d = shared_data("squad2-cct")
     assert _index(d / "articles", tmp_path / "index", embedder).added == 48
+    # 0.77: the same commit answers 0.807 with AVX-512 VNNI and 0.782 on an AVX2-only CPU (onnxruntime's
+    # int8 kernels differ by instruction set), so 0.78 was one question from failing on the CPU alone
     run = _run(["--qa", str(d / "qa.jsonl"), "--index", str(tmp_path / "index"),
-                "--min-answer-acc", "0.78", "--max-false-refusal", "0.05", "--min-refusal-recall", "0.61",
+                "--min-answer-acc", "0.77", "--max-false-refusal", "0.05", "--min-refusal-recall", "0.61",
                 "--min-citation-exact", "1.0", "--max-answer-words", "45"], tmp_path / "squad.json", embedder)
     assert run["summary"]["answerable"] == 197 and run["summary"]["unanswerable"] == 221
 
