@@ -85,7 +85,9 @@ _BOILERPLATE = re.compile(
     r"/\s?(?:getty images|reuters|afp|ap|ap photo|usa today(?: network| sports)?|shutterstock|bloomberg|epa)\b|"
     r"\b(?:getty images|ap photo|photo by|file photo)\b|"
     r"^\s*(?:related|photos?|video|watch|previously|editor's note)\s*:|^[A-Z0-9 '’&.-]{6,}:|"
-    r"^(?:read|watch|listen to|see) (?:more|the|our|his|her|\w+'s)\b", re.I)
+    # a sentence that opens with "Read", "Watch", "Listen to", "Check out" addresses the reader: a link
+    # to another story ("Read Jarrett Bell's column on…", "Watch the video here."), never a fact
+    r"^(?:read|watch|listen to|check out)\b|^see (?:more|below|above|the|our|his|her|\w+['’]s)\b", re.I)
 _CAPTION = re.compile(r"(?:\S+\s){0,5}\S*[a-z]/[A-Z]")  # a photo credit "Snyder Fire Department/Facebook" up front
 _DATELINE = re.compile(r"(?:[A-Z][A-Za-z.]*,?\s+){1,4}?(?:\((?:AP|Reuters|AFP|CNN|UPI)\)\s+)?[—–−-]{1,2}\s+")
 _NUMBER = re.compile(r"(?<![\w-])(?:[$€£]\s?)?\d[\d,.]*%?|"
@@ -94,7 +96,7 @@ _NUMBER = re.compile(r"(?<![\w-])(?:[$€£]\s?)?\d[\d,.]*%?|"
 _MONTH = re.compile(r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|March|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|"
                     r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
                     r"Sunday)\b")
-_FUTURE = re.compile(r"\b(?:will|won’t|won't|would|(?:is|are) (?:expected|set|scheduled|preparing|likely) to|plans? to|predicts?|projected)\b", re.I)
+_FUTURE = re.compile(r"\b(?:will|won’t|won't|would|(?:is|are) (?:expected|set|scheduled|likely) to|(?:is|are) (?:preparing|gearing up)|plans? to|predicts?|projected)\b", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I’m|I've|I’ve|my|me)\b")
 _CAP_WORD = re.compile(r"\b[A-Z][\w\u00C0-\u024F’'-]*")
 _NOT_NAMES = frozenset(
@@ -206,6 +208,8 @@ def _reportable(text: str) -> bool:
         return False  # the tail of a sentence split wrongly, or a photo caption ("Name/Agency A car …")
     if not re.search(r"[.!?\"”’)]\s*$", text):
         return False  # headings, captions, cut-off text
+    if text.count("(") != text.count(")"):
+        return False  # split inside a parenthesis ("…(the 1983 finale of “M.A.S.H.”"): half a sentence
     return not (_BOILERPLATE.search(text) or ADDRESSED.search(text))
 
 
