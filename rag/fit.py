@@ -3,6 +3,7 @@
     python -m rag.fit                       # all dev sets found under ../shared/data, plus the seeds set
     python -m rag.fit --folds 5 --out rag/data/answerer_weights.json
     python -m rag.fit --dry-run             # cross-validate only, write nothing
+    python -m rag.fit --dry-run --shuffles 4   # and the spread over 4 shufflings of the folds (the noise floor)
 
 For every question of every set: retrieve (top-k 8, with the question's ``as_of``), compute the
 feature rows of every sentence of the passages (rag/features.py) and label each row by whether the
@@ -216,6 +217,31 @@ def held_out(questions: list[Question], folds: list[list[int]], embedder) -> dic
     return figures(questions, results)
 
 
+def spread(questions: list[Question], k: int, shuffles: int, embedder, first: dict | None = None
+           ) -> dict[str, dict[str, tuple]]:
+    """K-fold figures over ``shuffles`` shufflings of the folds: per set, (mean, min, max) of answer
+    accuracy and refusal recall. A change smaller than this spread is noise: the same answerer moves
+    by two or three questions per set with the folds alone."""
+    runs = [first or held_out(questions, kfold(questions, k), embedder)]  # seed 0: the K-fold figures printed
+    runs += [held_out(questions, kfold(questions, k, seed=seed), embedder) for seed in range(1, shuffles)]
+    out: dict[str, dict[str, tuple]] = {}
+    for name in runs[0]:
+        out[name] = {}
+        for metric in ("answer_acc", "refusal_recall"):
+            vals = [r[name][metric] for r in runs if r[name][metric] is not None]
+            if vals:
+                out[name][metric] = (round(float(np.mean(vals)), 3), min(vals), max(vals))
+    return out
+
+
+def spread_table(title: str, sp: dict[str, dict[str, tuple]]) -> str:
+    lines = [title, "| set | answer acc: mean (min–max) | refusal recall: mean (min–max) |", "|---|---:|---:|"]
+    cell = lambda t: f"{t[0]:.3f} ({t[1]:.3f}–{t[2]:.3f})" if t else "–"
+    for name, f in sp.items():
+        lines.append(f"| {name} | {cell(f.get('answer_acc'))} | {cell(f.get('refusal_recall'))} |")
+    return "\n".join(lines)
+
+
 def figures(questions: list[Question], results: dict[int, tuple]) -> dict[str, dict]:
     out = {}
     for name in dict.fromkeys(q.set for q in questions):
@@ -266,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", default=str(WEIGHTS_FILE), help="weights file to write")
     ap.add_argument("--dry-run", action="store_true", help="cross-validate only")
+    ap.add_argument("--shuffles", type=int, default=1,
+                    help="also run the K-fold this many times with other fold shufflings and print the spread")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     questions, embedder = collect(Path(args.data), Path(args.cache))
@@ -276,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     half = held_out(questions, halves, embedder)
     print(table(f"\n{args.folds}-fold cross-validation (each question answered by a model not fitted on it):", cv))
     print(table("\nsplit-half (fit on one half of every set, answer the other; both directions):", half))
+    if args.shuffles > 1:
+        print(spread_table(f"\n{args.folds}-fold over {args.shuffles} shufflings of the folds (how much a figure "
+                           "moves with nothing changed):", spread(questions, args.folds, args.shuffles, embedder, first=cv)))
     final = fit_ranker(questions)
     print("\nweights (standardised features):")
     for n, c in sorted(zip(NAMES, final.coef), key=lambda t: -abs(t[1])):

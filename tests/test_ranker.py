@@ -64,3 +64,24 @@ def test_a_sentence_is_scored_with_its_articles_best_sentence():
     X = rows(sents, ctx, sent_stems=[{"lind"}, set(), set()], cover=[1.0, 0.0, 0.0], typed=[True, False, False],
              vote=[1.0, 0.0, 0.0], winner=[True, False, False], lead=[True, False, True])
     assert X[:, INDEX["doc_dense"]].tolist() == pytest.approx([0.8, 0.8, 0.5])
+
+
+def test_the_noise_floor_is_the_spread_over_fold_shufflings(monkeypatch):
+    """``python -m rag.fit --shuffles N``: the same answerer cross-validated over N shufflings of the
+    folds; the first is the K-fold run itself, and the others differ from it as their fits do."""
+    rng = np.random.default_rng(1)
+    qs = [_question(rng, i) for i in range(60)]
+    for q in qs:  # a weak signal, so that which questions a fit sees changes what it gets right
+        q.X[q.y, INDEX["lexical"]] -= 3.4
+    qs += [fit.Question("synthetic", "u", "q?", (), True, None, X=qs[0].X, y=np.zeros(10, bool))]
+
+    def pick(r, q, embedder):  # the fitted pick, as rag.fit's own simulation scores it
+        correct, refused, n = fit._simulate(r, q, r.second_ratio)
+        return correct, refused, 10 * n
+    monkeypatch.setattr(fit, "answer_with", pick)
+    first = fit.held_out(qs, fit.kfold(qs, 5), None)
+    sp = fit.spread(qs, 5, 4, None)
+    acc = sp["synthetic"]["answer_acc"]
+    assert acc[1] <= acc[0] <= acc[2] and acc[1] < acc[2]  # the folds alone move the figure
+    assert fit.spread(qs, 5, 4, None, first=first) == sp
+    assert "synthetic" in fit.spread_table("t", sp)
