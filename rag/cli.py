@@ -101,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def guarded(run, *, debug: bool, error_code: int = 1) -> int:
     """Run a command: a RagError becomes one line on stderr and ``error_code`` (re-raised under
-    RAG_DEBUG=1); Ctrl-C exits 130."""
+    RAG_DEBUG=1); Ctrl-C exits 130; a closed pipe (``| head``) ends quietly."""
     try:
-        return run()
+        code = run()
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return code
     except RagError as e:
         if debug:
             raise
@@ -112,6 +114,13 @@ def guarded(run, *, debug: bool, error_code: int = 1) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`rag ask … | head`): that is not an error of ours. Point stdout at
+        # /dev/null so the interpreter's own flush at exit does not raise again (Python's signal docs)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run(args, settings: Settings) -> int:

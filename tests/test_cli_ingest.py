@@ -81,3 +81,15 @@ def test_model_mismatch_is_a_one_line_error(tmp_path):
     assert bad.returncode == 1
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "built with embedding model 'hashing-256'" in lines[0]
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`rag stats | head -0`, `rag ask … | head -3`: the reader leaving early is no error of ours —
+    no traceback, exit 0."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAG_PROGRESS="0")
+    p = subprocess.Popen([sys.executable, "-m", "rag.cli", "stats", "--index", str(tmp_path / "idx")], env=env,
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # before it writes a line
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err, err
