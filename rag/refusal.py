@@ -49,9 +49,28 @@ _YEAR = re.compile(r"(?:18|19|20)\d{2}")
 _DEMONYM_END = re.compile(r"(?:ian|an|n)$")
 
 
+# Demonyms the suffix rule below cannot take back to their place ("American" news write "U.S.";
+# "British", "French", "Dutch"…). A table: the common irregular ones are few and fixed. Places as
+# ``_flat`` writes them ("U.S." → "us").
+_IRREGULAR_DEMONYMS = {
+    "american": ("america", "united states", "us", "usa"), "british": ("britain", "uk", "united kingdom"),
+    "english": ("england",), "scottish": ("scotland",), "welsh": ("wales",), "irish": ("ireland",),
+    "french": ("france",), "dutch": ("netherlands", "holland"), "swiss": ("switzerland",),
+    "greek": ("greece",), "spanish": ("spain",), "portuguese": ("portugal",), "danish": ("denmark",),
+    "swedish": ("sweden",), "finnish": ("finland",), "norwegian": ("norway",), "polish": ("poland",),
+    "turkish": ("turkey", "türkiye"), "belgian": ("belgium",), "peruvian": ("peru",),
+    "japanese": ("japan",), "chinese": ("china",), "thai": ("thailand",), "filipino": ("philippines",),
+    "israeli": ("israel",), "iraqi": ("iraq",), "pakistani": ("pakistan",), "emirati": ("uae", "emirates"),
+}
+
+
 def _place_of(name: str, corpus: str) -> bool:
     """A demonym whose place the passages name: "Californian" / California, "Brazilian" / Brazil,
-    "Ukrainian" / Ukraine (the name without its -n, -an or -ian starts a word of the passages)."""
+    "Ukrainian" / Ukraine (the name without its -n, -an or -ian starts a word of the passages), and the
+    irregular ones of the table ("American" / U.S.)."""
+    places = _IRREGULAR_DEMONYMS.get(name.lower().removesuffix("s"))
+    if places and name[:1].isupper():
+        return any(re.search(rf"\b{re.escape(p)}\b", corpus) for p in places)
     m = _DEMONYM_END.search(name.lower())
     if not name[:1].isupper() or m is None:
         return False
@@ -74,6 +93,19 @@ def _misspelt(name: str, corpus_words: set[str]) -> bool:
     return len(key) >= 5 and key.isalpha() and bool(difflib.get_close_matches(key, corpus_words, 1, MISSPELT_RATIO))
 
 
+def _as_phrases(question: str, missing: list[str]) -> list[str]:
+    """Missing words that stand side by side in the question, as its phrase: "Girl Scout", not "Girl or
+    Scout" (the user reads them in the refusal)."""
+    out: list[str] = []
+    rest = list(dict.fromkeys(missing))
+    while rest:
+        phrase = rest.pop(0)
+        while rest and re.search(rf"(?<!\w){re.escape(phrase)}\s+{re.escape(rest[0])}(?!\w)", question):
+            phrase += " " + rest.pop(0)
+        out.append(phrase)
+    return out
+
+
 def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, str]:
     """Before picking: refuse when the passages miss the question's names, or nothing is close."""
     best_lex = max(s.lexical for s in sentences)
@@ -89,7 +121,7 @@ def _should_refuse(question, hits, sentences, key_terms, alone) -> tuple[bool, s
             found = [f or _misspelt(t, corpus_words) for t, f in zip(names, found)]
         cover = sum(found) / len(found)
         if cover < NAMES_COVER:
-            missing = [t for t, f in zip(names, found) if not f]
+            missing = _as_phrases(question, [t for t, f in zip(names, found) if not f])
             return True, f"names not in the passages: {', '.join(missing)}"
     if best_lex < 0.5 and (best_dense := max(alone(_closest(sentences)))) < 0.25:
         return True, f"weak evidence (dense {best_dense:.2f}, lexical {best_lex:.2f})"

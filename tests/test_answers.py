@@ -246,6 +246,11 @@ def test_the_answer_type_a_question_asks_for(question, qtype):
     ("Brazilian", "fans in brazil celebrated", True),
     ("Russian", "the ferry sailed on time", False),
     ("Texan", "texas officials said", False),  # too short a root to tell from other words
+    ("American", "a us senator said", True),  # "U.S." as the passages are flattened
+    ("American", "in the united states", True),
+    ("British", "the uk government", True),
+    ("Dutch", "police in the netherlands", True),
+    ("French", "the ferry sailed on time", False),
 ])
 def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, named):
     """"A Californian man…" is not refused as "no passage mentions Californian" when they say California."""
@@ -444,6 +449,20 @@ def test_the_longest_list_of_a_sentence_is_counted(sentence, listed):
     from rag.premise import _listed
 
     assert _listed(sentence) == listed
+
+
+@pytest.mark.parametrize("question, missing, phrases", [
+    ("Which Girl Scout cookie sold out?", ["Girl", "Scout"], ["Girl Scout"]),
+    ("The Financial Conduct Authority said what?", ["Conduct", "Authority"], ["Conduct Authority"]),
+    ("Did Armenia buy arms in the Caucasus?", ["Armenia", "Caucasus"], ["Armenia", "Caucasus"]),
+    ("Did Scout meet Girl?", ["Girl", "Scout"], ["Girl", "Scout"]),  # not side by side in this order
+])
+def test_a_refusal_names_the_missing_words_as_the_question_puts_them(question, missing, phrases):
+    from rag.refusal import _as_phrases, missing_note
+
+    assert _as_phrases(question, missing) == phrases
+    listed = " or ".join(phrases)
+    assert missing_note(f"names not in the passages: {', '.join(phrases)}") == f"No passage found mentions {listed}."
 
 
 def test_the_refusal_note_quotes_what_the_passage_says_even_with_an_apostrophe():
