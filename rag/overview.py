@@ -508,8 +508,10 @@ def _redundancy(c: Candidate, chosen: list[Candidate]) -> float:
 
 
 def _words(cands: list[Candidate]) -> int:
-    """Words the answer will have: the sentences, and the date that opens each article's line."""
-    return sum(len(c.text.split()) for c in cands) + len({c.doc_id for c in cands if c.date})
+    """Words the answer will have: the sentences, and the date (or "Undated:") that opens each
+    article's line when any article is dated."""
+    dated = any(c.date for c in cands)
+    return sum(len(c.text.split()) for c in cands) + (len({c.doc_id for c in cands}) if dated else 0)
 
 
 def _conflict_pool(cands: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
@@ -545,6 +547,8 @@ def render(question: str, hits: list[Hit], chosen: list[Candidate], pool: list[C
     citations: list[Citation] = []
     number: dict[int, int] = {}  # id(candidate) -> n
     lines = []
+    # among dated lines an undated article's line says so, or it reads as more of the line above
+    any_dated = any(cs[0].date for cs in by_doc.values())
     for d in sorted(by_doc, key=doc_order):
         parts = []
         for c in sorted(by_doc[d], key=lambda c: c.start):
@@ -555,7 +559,7 @@ def render(question: str, hits: list[Hit], chosen: list[Candidate], pool: list[C
                                       snippet=c.text, start=c.start, end=c.end, score=round(c.relevance, 4)))
             parts.append(f"{c.text} [{n}]")
         date = by_doc[d][0].date
-        lines.append((f"{date}: " if date else "") + " ".join(parts))
+        lines.append((f"{date}: " if date else "Undated: " if any_dated else "") + " ".join(parts))
     conflicts = []
     for d in disagreements:
         idx = {i: number[id(pool[i])] for i, _ in d.claims}

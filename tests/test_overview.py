@@ -62,6 +62,24 @@ def test_what_happened_in_belgorod_gives_the_facts_from_several_articles_by_date
     assert "must work towards a peaceful resolution" not in text
 
 
+def test_an_undated_article_gets_a_line_that_says_so(seeds_index):
+    """Among dated lines, an undated article's line must not read as more of the line above it."""
+    ans = seeds_index.query("Summarize the news.")
+    assert ans.kind == "overview" and not ans.refused
+    assert_verbatim(seeds_index, ans)
+    lines = ans.text.splitlines()
+    undated = {c.n for c in ans.citations if not c.date}
+    assert undated and any(c.date for c in ans.citations), "this question should cite dated and undated seeds"
+    for line in lines:
+        ns = {int(n) for n in re.findall(r"\[(\d+)\]", line)}
+        if line.startswith("Reports differ"):
+            continue
+        if ns & undated:
+            assert line.startswith("Undated: ")
+        elif ns:
+            assert re.match(r"\d{4}-\d{2}-\d{2}: ", line)
+
+
 def test_latest_developments_lead_with_the_newest_article(seeds_index):
     ans = seeds_index.query("What are the latest developments in the war between Russia and Ukraine?")
     assert ans.kind == "overview" and not ans.refused
