@@ -51,7 +51,8 @@ _DEMONYM_END = re.compile(r"(?:ian|an|n)$")
 
 # Demonyms the suffix rule below cannot take back to their place ("American" news write "U.S.";
 # "British", "French", "Dutch"…). A table: the common irregular ones are few and fixed. Places as
-# ``_flat`` writes them ("U.S." → "us").
+# ``_flat`` writes them ("U.S." → "us", which the pronoun matches too: this check only keeps a
+# question from being refused for a name, so erring towards "mentioned" is the safe side).
 _IRREGULAR_DEMONYMS = {
     "american": ("america", "united states", "us", "usa"), "british": ("britain", "uk", "united kingdom"),
     "english": ("england",), "scottish": ("scotland",), "welsh": ("wales",), "irish": ("ireland",),
@@ -68,7 +69,8 @@ def _place_of(name: str, corpus: str) -> bool:
     """A demonym whose place the passages name: "Californian" / California, "Brazilian" / Brazil,
     "Ukrainian" / Ukraine (the name without its -n, -an or -ian starts a word of the passages), and the
     irregular ones of the table ("American" / U.S.)."""
-    places = _IRREGULAR_DEMONYMS.get(name.lower().removesuffix("s"))
+    key = name.lower()
+    places = _IRREGULAR_DEMONYMS.get(key) or _IRREGULAR_DEMONYMS.get(key.removesuffix("s"))  # "Swiss", "Americans"
     if places and name[:1].isupper():
         return any(re.search(rf"\b{re.escape(p)}\b", corpus) for p in places)
     m = _DEMONYM_END.search(name.lower())

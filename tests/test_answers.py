@@ -250,6 +250,8 @@ def test_the_answer_type_a_question_asks_for(question, qtype):
     ("American", "in the united states", True),
     ("British", "the uk government", True),
     ("Dutch", "police in the netherlands", True),
+    ("Swiss", "banks in switzerland", True),
+    ("Americans", "the united states said", True),
     ("French", "the ferry sailed on time", False),
 ])
 def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, named):
