@@ -18,6 +18,10 @@ from typing import Sequence
 from .types import Chunk
 
 _PARA = re.compile(r"\n\s*\n")
+# A text with a line longer than this is not hard-wrapped: each of its line breaks ends a block (a
+# heading, a caption, a list item, a paragraph of news-please's ``maintext``), so no sentence runs
+# across one. In hard-wrapped text (e-mail, some .txt and PDF text, 72-80 columns) a break is a space.
+_WRAP_WIDTH = 100
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence; paragraphs never merge; whitespace between sentences is left out."""
     spans: list[tuple[int, int]] = []
     punkt = _punkt()
+    blocks = bool(text) and any(len(line) > _WRAP_WIDTH for line in text.split("\n"))
     pos = 0
     for para in _PARA.split(text) if text else []:
         p_start = text.index(para, pos)
@@ -107,6 +112,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
                 inner.append((s, m.start()))
                 s = m.end()
             inner.append((s, len(para)))
+        if blocks:
+            inner = [piece for s, e in inner for piece in _at_line_breaks(para, s, e)]
         for s, e in inner:
             seg = para[s:e]
             ls = len(seg) - len(seg.lstrip())
@@ -114,6 +121,15 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             if rs > ls:
                 spans.append((p_start + s + ls, p_start + s + rs))
     return spans
+
+
+def _at_line_breaks(para: str, s: int, e: int) -> list[tuple[int, int]]:
+    out, at = [], s
+    for m in re.finditer(r"\n", para[s:e]):
+        out.append((at, s + m.start()))
+        at = s + m.end()
+    out.append((at, e))
+    return out
 
 
 def token_counts(tokenizer, texts: Sequence[str]) -> list[int]:

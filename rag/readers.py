@@ -132,8 +132,16 @@ def _decode(data: bytes) -> str:
 def parse_text(raw: str, source: str) -> Article:
     """Seeds' format: optional leading ``date YYYY-MM-DD`` (or ``date <any format parse_date reads>``
     alone on its line; not part of the text), optional
-    ``**Title**`` or ``# Title`` first line; otherwise the title is the first sentence."""
+    ``**Title**`` or ``# Title`` first line; otherwise the title is the first sentence. A Markdown
+    file's YAML front matter (Jekyll, Hugo, Obsidian, pandoc) gives its title, date, author and URL
+    and is not part of the text."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    meta, text = _front_matter(text)
+    if meta:
+        a = parse_text(text, source)
+        title, date, url, author, site = record_fields(meta, default_title=a.title)
+        return Article(text=a.text, title=title, date=date or a.date, source=url or source, url=url,
+                       author=author, site=site)
     date = None
     m = _DATE_LINE.match(text)
     if m:
@@ -153,8 +161,32 @@ def parse_text(raw: str, source: str) -> Article:
     return Article(text=text, title=title, date=date, source=source)
 
 
+_FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.M)
+_FIELD = re.compile(r"[A-Za-z_][\w-]*")
+
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    """(the YAML front matter's fields, the text after it), or ({}, text) when the text does not open
+    with one: a ``---`` line, a YAML mapping of field names, a ``---`` or ``...`` line."""
+    if not text.startswith("---\n"):
+        return {}, text
+    end = _FRONT_MATTER_END.search(text, 4)
+    if end is None:
+        return {}, text
+    import yaml
+
+    try:
+        meta = yaml.safe_load(text[4:end.start()])
+    except yaml.YAMLError:
+        return {}, text
+    # keys are field names ("title", "pubDate"), never prose ("Some rule, then prose: here.")
+    if not isinstance(meta, dict) or not meta or not all(isinstance(k, str) and _FIELD.fullmatch(k) for k in meta):
+        return {}, text
+    return {k.lower(): v for k, v in meta.items()} | meta, text[end.end():]
+
+
 def title_from_text(text: str) -> str:
-    first = text.strip().split("\n", 1)[0]
+    first = next((line for line in text.strip().split("\n") if _has_words(line)), "")
     m = _SENTENCE_END.search(first)
     sentence = first[: m.start()] if m else first
     sentence = sentence.strip()
@@ -194,7 +226,9 @@ def _read_html(raw: str, source: str) -> list[Article]:
     if doc is None:
         raise SkipFile("malformed HTML: no article text found")
     get = doc.get if isinstance(doc, dict) else (lambda k, d=None: getattr(doc, k, d))
-    text = (get("text") or "").strip()
+    # trafilatura puts each block (heading, paragraph, caption, list item) on a line of its own; a
+    # blank line between them keeps a heading out of the sentence after it, however short the page
+    text = "\n\n".join(line.strip() for line in (get("text") or "").split("\n") if line.strip())
     if not text:
         raise SkipFile("HTML page has no article text")
     title = (get("title") or "").strip() or title_from_text(text)
@@ -206,7 +240,7 @@ def _read_html(raw: str, source: str) -> list[Article]:
 # --- JSON / JSONL ----------------------------------------------------------------------------
 
 _BODY_KEYS = ("body", "text", "content", "article", "maintext")
-_DATE_KEYS = ("published_at", "publishedAt", "date", "published", "publish_date", "date_publish", "pubDate",
+_DATE_KEYS = ("published_at", "publishedAt", "date", "published", "publish_date", "publishDate", "date_publish", "pubDate",
               "datePublished", "created_at")
 
 
@@ -267,15 +301,20 @@ def article_from_record(rec: dict, source: str) -> Article | None:
     if body is None:
         return None
     text = body.replace("\r\n", "\n").strip()
-    title = _str(rec.get("title")) or _str(rec.get("headline")) or title_from_text(text)
-    url = _str(rec.get("url"))
+    title, date, url, author, site = record_fields(rec, default_title=title_from_text(text))
+    return Article(text=text, title=title, date=date, source=url or source, url=url, author=author, site=site)
+
+
+def record_fields(rec: dict, *, default_title: str) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """(title, date, url, author, site) of a news record or a front matter."""
+    title = _str(rec.get("title")) or _str(rec.get("headline")) or default_title
+    url = _str(rec.get("url")) or _str(rec.get("link"))
     date = next((d for k in _DATE_KEYS if rec.get(k) is not None and (d := _valid_date(rec.get(k)))), None) \
         or date_from_url(url)
     src = rec.get("source")
     if isinstance(src, dict):  # NewsAPI shape: {"source": {"id":..., "name":...}}
         src = src.get("name")
-    return Article(text=text, title=title, date=date, source=url or source, url=url,
-                   author=_str(rec.get("author")), site=_str(src))
+    return title, date, url, _str(rec.get("author")), _str(src)
 
 
 def _str(v) -> str | None:

@@ -127,6 +127,22 @@ def test_sentence_spans_trim_whitespace_and_respect_paragraphs():
     assert [text[s:e] for s, e in spans] == ["First one.", "Second one!", "Third\nline continues."]
 
 
+def test_line_breaks_end_sentences_unless_the_text_is_hard_wrapped():
+    """A feed's body with a paragraph per line (news-please's maintext) or a page's text puts a
+    heading or caption on its own line without a full stop: it is a sentence of its own, not the
+    start of the next one. Hard-wrapped text (no line over 100 characters) keeps its sentences whole."""
+    para = ("Soldiers joined the search on Wednesday as roads stayed closed and thousands of homes had no power "
+            "or running water")
+    text = f"Rescue efforts\n{para}\nSpanish officials declared three days of mourning. Dozens remain missing."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Rescue efforts", para, "Spanish officials declared three days of mourning.", "Dozens remain missing."]
+    wrapped = ("Soldiers joined the search on Wednesday as roads stayed\nclosed and thousands of homes had no\n"
+               "power. Officials declared three days of mourning.")
+    assert [wrapped[s:e] for s, e in sentence_spans(wrapped)] == [
+        "Soldiers joined the search on Wednesday as roads stayed\nclosed and thousands of homes had no\npower.",
+        "Officials declared three days of mourning."]
+
+
 def test_titles_and_number_signs_do_not_end_sentences():
     """News abbreviations Punkt's English model lacks ("Gov.", "Sgt.", "No. 1") kept cutting a
     sentence before the name or number it introduces."""

@@ -50,6 +50,30 @@ def test_txt_bold_title_first_line(tmp_path):
     assert a.text.endswith("More later.")
 
 
+@pytest.mark.parametrize("front, title, date, author, url", [
+    ('title: "Flood hits Valencia"\ndate: 2024-10-30\nauthor: Ana Garcia', "Flood hits Valencia", "2024-10-30",
+     "Ana Garcia", None),
+    ("Title: Flood hits Valencia\npublishDate: 2024-10-30T08:00:00+01:00\ntags: [spain, floods]\n"
+     "link: https://example.org/floods", "Flood hits Valencia", "2024-10-30", None, "https://example.org/floods"),
+    ("layout: post\ndraft: false", "Floods in Valencia", None, None, None),  # no title: the # heading
+])
+def test_markdown_front_matter_gives_the_news_fields_and_is_not_text(tmp_path, front, title, date, author, url):
+    body = "# Floods in Valencia\n\nFlash floods killed at least 95 people on Tuesday."
+    a = only(read_file(write(tmp_path / "post.md", f"---\n{front}\n---\n{body}\n")))
+    assert (a.title, a.date, a.author, a.url) == (title, date, author, url)
+    assert a.text == body
+
+
+@pytest.mark.parametrize("text", [
+    "---\n\nA rule, then prose: it goes on.\n\n---\nMore prose.",  # prose, not field names
+    "---\ntitle: [unclosed\n---\nBody text.",  # broken YAML
+])
+def test_text_between_rules_that_is_no_front_matter_is_kept(tmp_path, text):
+    a = only(read_file(write(tmp_path / "note.md", text)))
+    assert a.text == text
+    assert a.title != "---"
+
+
 def test_md_hash_title_after_date_line(tmp_path):
     p = write(tmp_path / "c.md", "date 2024-03-27\n# Drone strikes on Belgorod\n\nUkraine launched drones. Officials said so.\n")
     a = only(read_file(p))
@@ -124,6 +148,23 @@ def test_html_through_trafilatura(tmp_path):
     assert "Turnout was high" in a.text
     assert "Copyright" not in a.text and "Home" not in a.text
     assert a.source == str(p)
+
+
+def test_html_headings_and_captions_stay_out_of_the_next_sentence(tmp_path):
+    """trafilatura gives each block a line; a heading or caption with no full stop glued itself to
+    the sentence after it ("Floods\nThe death toll rose…" quoted as one sentence)."""
+    from rag.textutil import split_sentences
+
+    toll = "The death toll from the floods in Valencia rose to 158 on Thursday, according to the regional government."
+    search = "Soldiers joined the search on Wednesday as roads stayed closed and thousands of homes had no power"
+    page = ("<html><head><title>Floods</title></head><body><article><h1>Floods</h1>"
+            f"<p>{toll}</p><h2>Rescue</h2><figure><figcaption>A car in the mud</figcaption></figure><p>{search}</p>"
+            "<ul><li>Valencia: 155 dead</li></ul><p>Spanish Prime Minister Pedro Sanchez declared three days of "
+            "national mourning and promised help for the towns that were hit hardest.</p></article></body></html>")
+    a = only(read_file(write(tmp_path / "floods.html", page)))
+    sentences = [a.text[s:e] for s, e in split_sentences(a.text)]
+    assert toll in sentences and search in sentences
+    assert all("\n" not in s for s in sentences)
 
 
 def test_htm_without_date_has_no_date(tmp_path):
