@@ -113,6 +113,11 @@ def history_pairs(messages: list | None) -> list[tuple[str, str]]:
 
 def passage_html(text: str, start: int, end: int, context: int = CONTEXT_CHARS) -> str:
     """The paragraph around ``text[start:end]`` (at most ``context`` chars each side), span marked."""
+    a, b = _window(text, start, end, context)
+    return _marked(text, a, b, [(start, end, "")])
+
+
+def _window(text: str, start: int, end: int, context: int) -> tuple[int, int]:
     a = text.rfind("\n\n", 0, start)
     a = 0 if a < 0 else a + 2
     if start - a > context:
@@ -125,10 +130,45 @@ def passage_html(text: str, start: int, end: int, context: int = CONTEXT_CHARS) 
         b = end + context
         space = text.rfind(" ", end, b)
         b = space if space > end else b
-    pre = "…" if a > 0 and text[a - 1] not in "\n" else ""
-    post = "…" if b < len(text) and text[b] not in "\n" else ""
-    return (f"{pre}{_lines(esc(text[a:start].lstrip()))}<mark>{_lines(esc(text[start:end]))}</mark>"
-            f"{_lines(esc(text[end:b].rstrip()))}{post}")
+    return a, b
+
+
+def _marked(text: str, a: int, b: int, spans: list[tuple[int, int, str]]) -> str:
+    """``text[a:b]`` escaped with each (start, end, label) span in it marked, its label before it."""
+    out = ["…" if a > 0 and text[a - 1] not in "\n" else ""]
+    pos = a
+    for start, end, label in spans:
+        gap = text[pos:start]
+        out.append(_lines(esc(gap.lstrip() if pos == a else gap)) + label)
+        out.append(f"<mark>{_lines(esc(text[start:end]))}</mark>")
+        pos = end
+    out.append(_lines(esc(text[pos:b].rstrip())))
+    out.append("…" if b < len(text) and text[b] not in "\n" else "")
+    return "".join(out)
+
+
+def passages_html(text: str, cites: list, context: int = CONTEXT_CHARS) -> list[str]:
+    """One passage per citation of one article, in citation order, except that citations whose
+    passages overlap share one, each span marked with its [n]: two sentences of one paragraph showed
+    that paragraph twice."""
+    groups: list[list] = []  # each: [a, b, [(start, end, n), ...]]
+    for c in sorted(cites, key=lambda c: c.start):
+        a, b = _window(text, c.start, c.end, context)
+        last = groups[-1] if groups else None
+        if last and a < last[1] and c.start >= last[2][-1][1]:
+            last[1] = max(last[1], b)
+            last[2].append((c.start, c.end, int(c.n)))
+        else:
+            groups.append([a, b, [(c.start, c.end, int(c.n))]])
+    groups.sort(key=lambda g: min(n for _, _, n in g[2]))
+    label = (lambda n: f'<span class="rag-n">[{n}]</span> ') if len(cites) > 1 else (lambda n: "")
+    out = []
+    for a, b, spans in groups:
+        if len(spans) == 1:  # the label opens the passage, as it did before passages were shared
+            out.append(label(spans[0][2]) + _marked(text, a, b, [(spans[0][0], spans[0][1], "")]))
+        else:
+            out.append(_marked(text, a, b, [(s, e, label(n)) for s, e, n in spans]))
+    return out
 
 
 def _short_source(source: str) -> str:
@@ -161,14 +201,12 @@ def sources_html(engine, answer: Answer | None) -> str:
             except RagError:
                 texts[doc_id] = None
         text = texts[doc_id]
-        passages = []
-        for c in cites:
-            if text is not None and text[c.start:c.end] == c.snippet:
-                passage = passage_html(text, c.start, c.end)
-            else:
-                passage = f"<mark>{_lines(esc(c.snippet))}</mark>"
-            label = f'<span class="rag-n">[{int(c.n)}]</span> ' if len(cites) > 1 else ""
-            passages.append(f'<blockquote class="rag-passage">{label}{passage}</blockquote>')
+        if text is not None and all(text[c.start:c.end] == c.snippet for c in cites):
+            quoted = passages_html(text, cites)
+        else:
+            label = (lambda c: f'<span class="rag-n">[{int(c.n)}]</span> ') if len(cites) > 1 else (lambda c: "")
+            quoted = [f"{label(c)}<mark>{_lines(esc(c.snippet))}</mark>" for c in cites]
+        passages = [f'<blockquote class="rag-passage">{q}</blockquote>' for q in quoted]
         c = cites[0]
         numbers = "".join(f"[{int(x.n)}]" for x in cites)
         cards.append(

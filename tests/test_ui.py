@@ -6,6 +6,7 @@ Every browser page records the requests it makes; none may leave the server's or
 from __future__ import annotations
 
 import html
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -118,6 +119,21 @@ def test_sources_html_escapes_everything_and_labels_closest_passages():
     assert "Closest passages" in refused and "do not answer" in refused
     # a snippet that no longer matches the article is still shown, escaped
     assert "<mark>quoted &lt;i&gt;span&lt;/i&gt;</mark>" in ui.sources_html(_FakeArticles("changed"), ans)
+
+
+def test_citations_in_one_paragraph_share_one_passage_with_each_span_numbered():
+    """An overview quotes two sentences of one paragraph: the card showed that paragraph twice."""
+    text = "Intro.\n\nAlpha beta. Gamma delta. Epsilon.\n\nOther paragraph here."
+    def cite(n, quote):
+        return _citation(n=n, snippet=quote, start=text.index(quote), end=text.index(quote) + len(quote))
+    ans = Answer(text="x [1] y [2] z [3]", backend="extractive", refused=False,
+                 citations=[cite(1, "Gamma delta."), cite(2, "Other paragraph here."), cite(3, "Alpha beta.")])
+    out = ui.sources_html(_FakeArticles(text), ans)
+    passages = re.findall(r'<blockquote class="rag-passage">(.*?)</blockquote>', out)
+    assert passages == [
+        '<span class="rag-n">[3]</span> <mark>Alpha beta.</mark> <span class="rag-n">[1]</span> '
+        '<mark>Gamma delta.</mark> Epsilon.',
+        '<span class="rag-n">[2]</span> <mark>Other paragraph here.</mark>']
 
 
 def test_backend_label_and_fallback():
