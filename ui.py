@@ -162,13 +162,7 @@ def passages_html(text: str, cites: list, context: int = CONTEXT_CHARS) -> list[
             groups.append([a, b, [(c.start, c.end, int(c.n))]])
     groups.sort(key=lambda g: min(n for _, _, n in g[2]))
     label = (lambda n: f'<span class="rag-n">[{n}]</span> ') if len(cites) > 1 else (lambda n: "")
-    out = []
-    for a, b, spans in groups:
-        if len(spans) == 1:  # the label opens the passage, as it did before passages were shared
-            out.append(label(spans[0][2]) + _marked(text, a, b, [(spans[0][0], spans[0][1], "")]))
-        else:
-            out.append(_marked(text, a, b, [(s, e, label(n)) for s, e, n in spans]))
-    return out
+    return [_marked(text, a, b, [(s, e, label(n)) for s, e, n in spans]) for a, b, spans in groups]
 
 
 def _short_source(source: str) -> str:
