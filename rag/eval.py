@@ -30,7 +30,7 @@ from typing import Any
 from . import metrics as M
 from .config import Settings, apply_offline_env
 from .errors import RagError, UserError
-from .qa import QASet, Turn, corpus_hash, load_qa, load_rgb, load_seeds_open_qa, load_seeds_qa, write_corpus
+from .qa import QASet, Turn, corpus_hash, load_qa, load_rgb, load_seeds_open_qa, load_seeds_qa, rgb_rejection, write_corpus
 
 MODES = ("hybrid", "dense", "bm25")
 LLMS = ("extractive", "openai", "auto")
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--qa", metavar="FILE", help="QA set in JSONL (question, answers, unanswerable, turns, article)")
     src.add_argument("--rgb", metavar="FILE", help="RGB benchmark JSONL: indexes every passage, asks every query")
+    ap.add_argument("--rejection", action="store_true",
+                    help="with --rgb: RGB's negative-rejection test (only the passages holding no gold answer; "
+                         "every question must be refused)")
     src.add_argument("--open", action="store_true",
                      help="the shipped seeds set of open questions (overviews, scored by nugget recall)")
     ap.add_argument("--index", metavar="DIR",
@@ -202,8 +205,12 @@ def _cache_key(model: str, *parts: bytes) -> str:
 def prepare(args, settings: Settings, embedder) -> tuple[QASet, Settings, list[Path]]:
     """The QA set, the settings pointing at the index to use, and the corpus folders to ingest."""
     cache = Path(args.cache) if args.cache else _default_cache()
+    if args.rejection and not args.rgb:
+        raise UserError("--rejection goes with --rgb FILE (RGB's negative-rejection test)")
     if args.rgb:
         qa = load_rgb(args.rgb)
+        if args.rejection:
+            qa = rgb_rejection(qa)
         key = _cache_key(_flavour(settings), corpus_hash(qa.passages).encode())
         corpus = write_corpus(qa.passages, cache / f"rgb-{key}" / "corpus").parent
         index = Path(args.index) if args.index else cache / f"rgb-{key}" / "index"

@@ -65,7 +65,7 @@ def _sets(data: Path, cache: Path, settings: Settings):
     from .qa import load_qa
 
     out = []
-    args = argparse.Namespace(rgb=None, qa=None, index=None, cache=str(cache), open=False)
+    args = argparse.Namespace(rgb=None, qa=None, index=None, cache=str(cache), open=False, rejection=False)
     qa, s, corpora = prepare(args, settings, None)
     out.append(("seeds", qa, s.index_dir, corpora))
     if (data / "rgb-en-dev.jsonl").is_file():

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,22 @@ def load_rgb(path: str | Path) -> QASet:
     if not passages:
         raise UserError(f"{path} has no passages to build a corpus from")
     return QASet(name=path.stem, items=items, source=str(path), passages=passages)
+
+
+def rgb_rejection(qa: QASet) -> QASet:
+    """RGB's negative-rejection test: a corpus of only the passages that hold no question's gold
+    answer (as the scorer matches it), every question unanswerable — the articles are about each
+    question's topic but do not answer it, and the answer must say so. A passage giving the answer
+    in another form ("Tampa Bay, Florida" for "Tampa, Florida") stays: read its misses."""
+    from .metrics import contains
+
+    golds = [alt for it in qa.items for t in it.turns for group in t.answers for alt in group]
+    passages = [p for p in qa.passages if not any(contains(p, g) for g in golds)]
+    if not passages:
+        raise UserError(f"{qa.source}: every passage holds a gold answer; nothing is left for a rejection test")
+    items = [QAItem(it.id, tuple(replace(t, answers=(), evidence=(), unanswerable=True) for t in it.turns))
+             for it in qa.items]
+    return QASet(name=f"{qa.name}-rejection", items=items, source=qa.source, passages=passages)
 
 
 def write_corpus(passages: list[str], folder: Path) -> Path:

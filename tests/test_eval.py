@@ -9,7 +9,7 @@ import pytest
 from rag import metrics as M
 from rag.errors import UserError
 from rag.eval import Config, check_thresholds, main, parse_compare
-from rag.qa import answer_groups, load_qa, load_rgb, load_seeds_qa, SEEDS_QA
+from rag.qa import answer_groups, load_qa, load_rgb, load_seeds_qa, rgb_rejection, SEEDS_QA
 from rag.readers import read_file
 
 from conftest import SEEDS, shared_data
@@ -101,6 +101,24 @@ def test_rgb_loader_builds_one_article_per_passage(tmp_path):
     assert M.answer_correct("It was founded in Dec 2015 [1].", t1.answers)
     with pytest.raises(UserError, match="not an RGB record"):
         load_rgb(_write(tmp_path / "x.jsonl", [{"question": "q", "answers": ["a"]}]))
+
+
+def test_rgb_rejection_keeps_only_passages_without_a_gold_answer(tmp_path):
+    f = _write(tmp_path / "rgb.jsonl", [
+        {"id": 0, "query": "Super Bowl 2021 location", "answer": "Tampa, Florida",
+         "positive": ["It was played in Tampa, Florida."], "negative": ["Las Vegas hosts LVIII.", "TAMPA, FLORIDA!"]},
+        {"id": 2, "query": "When was OpenAI founded?", "answer": [["December 2015", "Dec 2015"]],
+         "positive": ["OpenAI was founded in Dec. 2015."], "negative": ["OpenAI grew fast after 2019."]},
+    ])
+    qa = rgb_rejection(load_rgb(f))
+    # "Dec. 2015" is "dec 2015" to the scorer: a gold answer, so that passage goes too
+    assert qa.passages == ["Las Vegas hosts LVIII.", "OpenAI grew fast after 2019."]
+    turns = [t for i in qa.items for t in i.turns]
+    assert [t.question for t in turns] == ["Super Bowl 2021 location", "When was OpenAI founded?"]
+    assert all(t.unanswerable and not t.answers and not t.evidence for t in turns)
+    with pytest.raises(UserError, match="every passage holds a gold answer"):
+        rgb_rejection(load_rgb(_write(tmp_path / "all.jsonl", [
+            {"id": 0, "query": "q", "answer": "Tampa", "positive": ["Tampa."], "negative": []}])))
 
 
 def test_parse_compare_grid_and_defaults():
