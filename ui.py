@@ -475,8 +475,8 @@ def build_app(engine) -> gr.Blocks:
                                    info='what "this week" and "latest" refer to')
                 upload = gr.UploadButton("Add articles…", file_count="multiple", type="filepath",
                                          elem_id="rag-upload", variant="secondary")
-                gr.HTML('<div class="rag-muted rag-small">txt, md, html, json, jsonl or pdf; added to the '
-                        'index</div>', js_on_load=None)
+                gr.HTML('<div class="rag-muted rag-small">txt, md, html, json, jsonl, RSS/Atom or pdf; added to '
+                        'the index</div>', js_on_load=None)
                 report = gr.HTML("", elem_id="rag-report", js_on_load=None)
 
         chat_io = dict(fn=respond, inputs=[question, chatbot, top_k, since, until, as_of],

@@ -1,7 +1,8 @@
 """Readers: turn one file into zero or more Articles, or raise SkipFile with a one-line reason.
 
 Formats: ``.txt``/``.md`` in the seeds' format, ``.html``/``.htm`` through trafilatura,
-``.json``/``.jsonl`` news records (one article per record), ``.pdf`` through pypdf.
+``.json``/``.jsonl`` news records (one article per record), RSS and Atom feeds (``.xml``/``.rss``/
+``.atom``, one article per item, through feedparser), ``.pdf`` through pypdf.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ TEXT_EXT = {".txt", ".md", ".markdown"}
 HTML_EXT = {".html", ".htm"}
 JSON_EXT = {".json", ".jsonl", ".ndjson"}
 PDF_EXT = {".pdf"}
-SUPPORTED = TEXT_EXT | HTML_EXT | JSON_EXT | PDF_EXT
+FEED_EXT = {".xml", ".rss", ".atom"}
+SUPPORTED = TEXT_EXT | HTML_EXT | JSON_EXT | PDF_EXT | FEED_EXT
 
 _DATE_LINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
 # any other format (``date March 24, 2026``) only as a line of its own: the seeds go on with the
@@ -53,7 +55,7 @@ def read_bytes(data: bytes, *, ext: str, source: str, problems: list[str] | None
     reader = _READERS.get(ext)
     if reader is None:
         raise SkipFile(f"unsupported file type {ext}")
-    if ext in PDF_EXT:
+    if ext in PDF_EXT or ext in FEED_EXT:
         articles = reader(data, source)
     elif ext in JSON_EXT:
         articles = reader(_decode(data), source, problems if problems is not None else [])
@@ -175,8 +177,8 @@ def _front_matter(text: str) -> tuple[dict, str]:
         return {}, text
     import yaml
 
-    try:
-        meta = yaml.safe_load(text[4:end.start()])
+    try:  # BaseLoader: every value a string (a bad date such as 9999-99-99 is ours to reject), no tags
+        meta = yaml.load(text[4:end.start()], Loader=yaml.BaseLoader)
     except yaml.YAMLError:
         return {}, text
     # keys are field names ("title", "pubDate"), never prose ("Some rule, then prose: here.")
@@ -321,6 +323,55 @@ def _str(v) -> str | None:
     return v.strip() if isinstance(v, str) and v.strip() else None
 
 
+# --- RSS / Atom ------------------------------------------------------------------------------
+
+
+def _read_feed(data: bytes, source: str) -> list[Article]:
+    """One article per item: its full content where the feed carries it (``content:encoded``, Atom
+    ``content``), else its summary; title, date (RFC 2822 or ISO), link and author from the item."""
+    import io
+
+    import feedparser
+
+    # a file object, never a string: feedparser fetches a string that looks like a URL
+    feed = feedparser.parse(io.BytesIO(data))
+    if not feed.entries:
+        if feed.get("version"):
+            raise SkipFile("feed has no items")
+        raise SkipFile("not an RSS or Atom feed" + (f" ({type(feed.bozo_exception).__name__})" if feed.get("bozo") else ""))
+    site = _str(feed.feed.get("title"))
+    articles = []
+    for i, entry in enumerate(feed.entries):
+        parts = sorted(entry.get("content") or [], key=lambda c: -len(c.get("value") or ""))
+        body = parts[0] if parts else entry.get("summary_detail") or {"value": entry.get("summary") or ""}
+        text = _feed_text(body.get("value") or "", body.get("type") or "text/html")
+        if not text:
+            continue
+        rec = {"text": text, "title": entry.get("title"), "url": entry.get("link"), "author": entry.get("author"),
+               # dict.get: feedparser's own get("updated") maps to "published" with a DeprecationWarning
+               "published": dict.get(entry, "published") or dict.get(entry, "updated"), "source": site}
+        a = article_from_record(rec, f"{source}#{i}" if len(feed.entries) > 1 else source)
+        if a is not None:
+            articles.append(a)
+    if not articles:
+        raise SkipFile("feed items have no text")
+    return articles
+
+
+def _feed_text(value: str, mime: str) -> str:
+    """An item's text: its HTML as trafilatura reads a page (a block a paragraph), plain text as is."""
+    if "html" not in mime:
+        return value.strip()
+    import logging
+
+    import trafilatura
+
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # "discarding data: None" for a short item
+    page = f"<html><body><article>{value}</article></body></html>"
+    text = trafilatura.extract(page, favor_recall=True, include_comments=False) or trafilatura.html2txt(page) or ""
+    return "\n\n".join(line.strip() for line in text.split("\n") if line.strip())
+
+
 # --- PDF -------------------------------------------------------------------------------------
 
 
@@ -367,6 +418,7 @@ _READERS: dict[str, Callable[..., list[Article]]] = {
     **{e: _read_html for e in HTML_EXT},
     **{e: _read_json for e in JSON_EXT},
     **{e: _read_pdf for e in PDF_EXT},
+    **{e: _read_feed for e in FEED_EXT},
 }
 
 

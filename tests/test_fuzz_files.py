@@ -177,6 +177,32 @@ def g_valid_text(rng):
         "\n", nl).encode()
 
 
+def g_broken_feed(rng):
+    """RSS/Atom pieces in any order, cut anywhere: entity tricks, an external entity, CDATA, bad dates."""
+    pieces = ['<?xml version="1.0"?>', '<rss version="2.0">', "<channel>", "<title>" + words(rng, 2) + "</title>",
+              "<item>", "<title>" + words(rng, 3) + "</title>", "<pubDate>" + rng.choice(
+                  ["Mon, 06 May 2024 09:00:00 +0200", "Mon, 99 Foo 2003", "", "2024-05-06"]) + "</pubDate>",
+              "<description>" + sentences(rng, 2) + "</description>", "<content:encoded><![CDATA[<p>" +
+              sentences(rng, 3) + "</p>]]></content:encoded>", "</item>", "</channel></rss>",
+              '<feed xmlns="http://www.w3.org/2005/Atom">', "<entry>", '<content type="html">&lt;p&gt;' +
+              sentences(rng, 2) + "</content>", "</entry></feed>", "&bogus;", "<![CDATA[", "\x00",
+              '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+              '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>']
+    doc = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 16)))
+    if rng.random() < 0.3:
+        doc = doc[: rng.randint(0, len(doc))]
+    return rng.choice([".xml", ".rss", ".atom"]), doc.encode("utf-8", "surrogatepass")
+
+
+def g_front_matter(rng):
+    """Markdown with YAML front matter, valid or not (unclosed, tags for Python objects, anchors)."""
+    meta = rng.choice(["title: " + words(rng, 3), "date: 2024-05-06", "date: 9999-99-99", "title: [unclosed",
+                       "!!python/object/apply:os.system ['echo x']", "a: &x [*x]", "title: 7", "- a\n- list",
+                       "tags: {a: 1}", ""])
+    end = rng.choice(["---", "...", ""])
+    return rng.choice([".md", ".txt"]), f"---\n{meta}\n{end}\n{sentences(rng, rng.randint(0, 5))}".encode()
+
+
 def g_unsupported(rng):
     return rng.choice([".docx", ".exe", ".png", ".csv", ".tar.gz", ".", ".json~"]), sentences(rng, 2).encode()
 
@@ -185,7 +211,7 @@ GENERATORS = [
     (g_random_bytes, 18), (g_latin1, 7), (g_utf16, 7), (g_cp1252_or_mixed, 5), (g_giant_line, 2),
     (g_deep_json, 4), (g_truncated_json, 7), (g_odd_json, 12), (g_broken_html, 8), (g_fake_pdf, 4),
     (g_empty_or_blank, 5), (g_oversize, 2), (g_control_chars, 5), (g_markup_debris, 4), (g_valid_text, 8),
-    (g_unsupported, 2),
+    (g_unsupported, 2), (g_broken_feed, 6), (g_front_matter, 5),
 ]
 
 

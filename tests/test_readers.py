@@ -177,6 +177,55 @@ def test_htm_without_date_has_no_date(tmp_path):
     assert "Paragraph 3 says the council met again" in a.text
 
 
+# --- RSS / Atom ------------------------------------------------------------------------------
+
+RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel><title>Harbour Times</title><link>https://example.org</link>
+<item><title>Port reopens after storm</title><link>https://example.org/2024/05/06/port</link>
+<pubDate>Mon, 06 May 2024 09:00:00 +0200</pubDate><dc:creator>A. Writer</dc:creator>
+<description>The port reopened.</description>
+<content:encoded><![CDATA[<p>The port of Valencia reopened on Monday after the storm, the harbour authority said.</p>
+<h2>Ships queue</h2><p>Dozens of ships queued outside the harbour overnight</p>]]></content:encoded></item>
+<item><title>Council meets</title><link>https://example.org/council</link><pubDate>Tue, 07 May 2024 10:00:00 GMT</pubDate>
+<description>The council met on &lt;b&gt;Tuesday&lt;/b&gt; and approved the budget.</description></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Wire</title>
+<entry><title>Quake hits coast</title><link href="https://wire.example/quake"/><updated>2024-03-24T10:00:00Z</updated>
+<author><name>B. Reporter</name></author>
+<content type="html">&lt;p&gt;A 6.1 quake struck the coast on Sunday, officials said.&lt;/p&gt;</content></entry></feed>"""
+
+
+def test_rss_feed_gives_one_article_per_item_with_its_full_content(tmp_path):
+    port, council = read_file(write(tmp_path / "harbour.rss", RSS))
+    assert (port.title, port.date, port.url, port.author, port.site) == (
+        "Port reopens after storm", "2024-05-06", "https://example.org/2024/05/06/port", "A. Writer", "Harbour Times")
+    # content:encoded, not the one-line description; its heading is a paragraph of its own
+    assert port.text == ("The port of Valencia reopened on Monday after the storm, the harbour authority said.\n\n"
+                         "Ships queue\n\nDozens of ships queued outside the harbour overnight")
+    assert (council.title, council.date, council.text) == (
+        "Council meets", "2024-05-07", "The council met on Tuesday and approved the budget.")
+
+
+def test_atom_feed_entry(tmp_path):
+    a = only(read_file(write(tmp_path / "wire.xml", ATOM)))
+    assert (a.title, a.date, a.author, a.site, a.source) == (
+        "Quake hits coast", "2024-03-24", "B. Reporter", "Wire", "https://wire.example/quake")
+    assert a.text == "A 6.1 quake struck the coast on Sunday, officials said."
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("config.xml", '<?xml version="1.0"?><config><a>1</a></config>', "not an RSS or Atom feed"),
+    ("empty.rss", '<rss version="2.0"><channel><title>x</title></channel></rss>', "feed has no items"),
+    ("broken.xml", "<rss><channel><item><title>unclosed", "feed items have no text"),
+])
+def test_xml_that_is_no_feed_is_skipped_with_a_reason(tmp_path, name, content, why):
+    with pytest.raises(SkipFile, match=why):
+        read_file(write(tmp_path / name, content))
+
+
 # --- JSON / JSONL ----------------------------------------------------------------------------
 
 
