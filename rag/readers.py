@@ -55,8 +55,10 @@ def read_bytes(data: bytes, *, ext: str, source: str, problems: list[str] | None
     reader = _READERS.get(ext)
     if reader is None:
         raise SkipFile(f"unsupported file type {ext}")
-    if ext in PDF_EXT or ext in FEED_EXT:
+    if ext in PDF_EXT:
         articles = reader(data, source)
+    elif ext in FEED_EXT:
+        articles = reader(data, source, problems if problems is not None else [])
     elif ext in JSON_EXT:
         articles = reader(_decode(data), source, problems if problems is not None else [])
     else:
@@ -326,7 +328,7 @@ def _str(v) -> str | None:
 # --- RSS / Atom ------------------------------------------------------------------------------
 
 
-def _read_feed(data: bytes, source: str) -> list[Article]:
+def _read_feed(data: bytes, source: str, problems: list[str]) -> list[Article]:
     """One article per item: its full content where the feed carries it (``content:encoded``, Atom
     ``content``), else its summary; title, date (RFC 2822 or ISO), link and author from the item."""
     import io
@@ -355,6 +357,9 @@ def _read_feed(data: bytes, source: str) -> list[Article]:
             articles.append(a)
     if not articles:
         raise SkipFile("feed items have no text")
+    if len(articles) < len(feed.entries):
+        empty = len(feed.entries) - len(articles)
+        problems.append(f"{empty} feed item{'s' if empty > 1 else ''} without text skipped; the other items were ingested")
     return articles
 
 

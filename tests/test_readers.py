@@ -209,6 +209,13 @@ def test_rss_feed_gives_one_article_per_item_with_its_full_content(tmp_path):
         "Council meets", "2024-05-07", "The council met on Tuesday and approved the budget.")
 
 
+def test_feed_items_without_text_are_counted_not_lost(tmp_path):
+    feed = RSS.replace("</channel>", "<item><title>Link only</title><link>https://example.org/x</link></item></channel>")
+    problems: list[str] = []
+    assert len(read_file(write(tmp_path / "harbour.xml", feed), problems=problems)) == 2
+    assert problems == ["1 feed item without text skipped; the other items were ingested"]
+
+
 def test_atom_feed_entry(tmp_path):
     a = only(read_file(write(tmp_path / "wire.xml", ATOM)))
     assert (a.title, a.date, a.author, a.site, a.source) == (
