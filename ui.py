@@ -147,22 +147,29 @@ def _marked(text: str, a: int, b: int, spans: list[tuple[int, int, str]]) -> str
     return "".join(out)
 
 
-def passages_html(text: str, cites: list, context: int = CONTEXT_CHARS) -> list[str]:
+def passages_html(text: str | None, cites: list, context: int = CONTEXT_CHARS) -> list[str]:
     """One passage per citation of one article, in citation order, except that citations whose
     passages overlap share one, each span marked with its [n]: two sentences of one paragraph showed
-    that paragraph twice."""
+    that paragraph twice. A citation whose span no longer matches ``text`` (the article changed, or
+    could not be read) shows its snippet alone."""
+    label = (lambda n: f'<span class="rag-n">[{n}]</span> ') if len(cites) > 1 else (lambda n: "")
     groups: list[list] = []  # each: [a, b, [(start, end, n), ...]]
+    out: list[tuple[int, str]] = []  # (first n, passage)
     for c in sorted(cites, key=lambda c: c.start):
+        n = int(c.n)
+        if text is None or text[c.start:c.end] != c.snippet:
+            out.append((n, f"{label(n)}<mark>{_lines(esc(c.snippet))}</mark>"))
+            continue
         a, b = _window(text, c.start, c.end, context)
         last = groups[-1] if groups else None
         if last and a < last[1] and c.start >= last[2][-1][1]:
             last[1] = max(last[1], b)
-            last[2].append((c.start, c.end, int(c.n)))
+            last[2].append((c.start, c.end, n))
         else:
-            groups.append([a, b, [(c.start, c.end, int(c.n))]])
-    groups.sort(key=lambda g: min(n for _, _, n in g[2]))
-    label = (lambda n: f'<span class="rag-n">[{n}]</span> ') if len(cites) > 1 else (lambda n: "")
-    return [_marked(text, a, b, [(s, e, label(n)) for s, e, n in spans]) for a, b, spans in groups]
+            groups.append([a, b, [(c.start, c.end, n)]])
+    out += [(min(n for _, _, n in spans), _marked(text, a, b, [(s, e, label(n)) for s, e, n in spans]))
+            for a, b, spans in groups]
+    return [html for _, html in sorted(out, key=lambda x: x[0])]
 
 
 def _short_source(source: str) -> str:
@@ -195,12 +202,7 @@ def sources_html(engine, answer: Answer | None) -> str:
             except RagError:
                 texts[doc_id] = None
         text = texts[doc_id]
-        if text is not None and all(text[c.start:c.end] == c.snippet for c in cites):
-            quoted = passages_html(text, cites)
-        else:
-            label = (lambda c: f'<span class="rag-n">[{int(c.n)}]</span> ') if len(cites) > 1 else (lambda c: "")
-            quoted = [f"{label(c)}<mark>{_lines(esc(c.snippet))}</mark>" for c in cites]
-        passages = [f'<blockquote class="rag-passage">{q}</blockquote>' for q in quoted]
+        passages = [f'<blockquote class="rag-passage">{q}</blockquote>' for q in passages_html(text, cites)]
         c = cites[0]
         numbers = "".join(f"[{int(x.n)}]" for x in cites)
         cards.append(

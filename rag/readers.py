@@ -230,9 +230,7 @@ def _read_html(raw: str, source: str) -> list[Article]:
     if doc is None:
         raise SkipFile("malformed HTML: no article text found")
     get = doc.get if isinstance(doc, dict) else (lambda k, d=None: getattr(doc, k, d))
-    # trafilatura puts each block (heading, paragraph, caption, list item) on a line of its own; a
-    # blank line between them keeps a heading out of the sentence after it, however short the page
-    text = "\n\n".join(line.strip() for line in (get("text") or "").split("\n") if line.strip())
+    text = _blocks_as_paragraphs(get("text") or "")
     if not text:
         raise SkipFile("HTML page has no article text")
     title = (get("title") or "").strip() or title_from_text(text)
@@ -373,7 +371,13 @@ def _feed_text(value: str, mime: str) -> str:
 
     logging.getLogger("trafilatura").setLevel(logging.ERROR)  # "discarding data: None" for a short item
     page = f"<html><body><article>{value}</article></body></html>"
-    text = trafilatura.extract(page, favor_recall=True, include_comments=False) or trafilatura.html2txt(page) or ""
+    return _blocks_as_paragraphs(trafilatura.extract(page, favor_recall=True, include_comments=False)
+                                 or trafilatura.html2txt(page) or "")
+
+
+def _blocks_as_paragraphs(text: str) -> str:
+    """trafilatura puts each block (heading, paragraph, caption, list item) on a line of its own; a
+    blank line between them keeps a heading out of the sentence after it, however short the page."""
     return "\n\n".join(line.strip() for line in text.split("\n") if line.strip())
 
 
