@@ -6,6 +6,7 @@ Every browser page records the requests it makes; none may leave the server's or
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 import re
 import sys
 from pathlib import Path
@@ -134,6 +135,13 @@ def test_citations_in_one_paragraph_share_one_passage_with_each_span_numbered():
         '<span class="rag-n">[3]</span> <mark>Alpha beta.</mark> <span class="rag-n">[1]</span> '
         '<mark>Gamma delta.</mark> Epsilon.',
         '<span class="rag-n">[2]</span> <mark>Other paragraph here.</mark>']
+    # a citation whose span no longer matches the article shows its snippet alone; the others keep
+    # their paragraph
+    stale = _citation(n=4, snippet="gone from the article", start=0, end=5)
+    out = ui.sources_html(_FakeArticles(text), replace(ans, citations=[*ans.citations, stale]))
+    passages = re.findall(r'<blockquote class="rag-passage">(.*?)</blockquote>', out)
+    assert passages[-1] == '<span class="rag-n">[4]</span> <mark>gone from the article</mark>'
+    assert "<mark>Gamma delta.</mark> Epsilon." in passages[0]
 
 
 def test_backend_label_and_fallback():
