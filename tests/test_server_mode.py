@@ -23,13 +23,17 @@ def chroma_server(tmp_path_factory):
     stop_process(proc)
 
 
-def server_count(url: str, collection: str) -> int:
+def server_collection(url: str, collection: str):
     import chromadb
     from chromadb.config import Settings as CS
 
     port = int(url.rsplit(":", 1)[1])
     client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=CS(anonymized_telemetry=False))
-    return client.get_collection(collection).count()
+    return client.get_collection(collection)
+
+
+def server_count(url: str, collection: str) -> int:
+    return server_collection(url, collection).count()
 
 
 def test_ingest_and_query_against_server(chroma_server, tmp_path, embedder, seeds_copy, counting_embedder):
@@ -44,6 +48,9 @@ def test_ingest_and_query_against_server(chroma_server, tmp_path, embedder, seed
     assert st.chroma == chroma_server
     assert server_count(chroma_server, "seeds_a") == st.chunks == r.chunks_embedded > 0
     assert not (tmp_path / "index" / "chroma").exists()  # vectors live on the server only
+    # the server's collection searches as wide as a local index
+    from rag.store import EF_SEARCH
+    assert server_collection(chroma_server, "seeds_a").configuration_json["hnsw"]["ef_search"] == EF_SEARCH
 
     # a fresh process-like engine (same local manifest) answers from the server
     eng2 = rag.Engine(settings=settings, embedder=embedder)
