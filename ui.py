@@ -251,7 +251,8 @@ def stats_html(engine) -> str:
         st = engine.stats()
     except RagError as e:
         return f'<div class="rag-stats">{esc(str(e))}</div>'
-    return (f'<div class="rag-stats">{st.articles} articles · {st.chunks} passages · '
+    dates = f" · dated {st.oldest} to {st.newest}" if st.oldest else ""
+    return (f'<div class="rag-stats">{st.articles} articles · {st.chunks} passages{dates} · '
             f'model {esc(st.model)}</div>')
 
 

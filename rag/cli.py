@@ -14,12 +14,19 @@ from .config import Settings, apply_offline_env
 from .errors import RagError
 
 
+def date_coverage(st) -> str:
+    """ "2023-01-02 to 2023-10-27 (12 undated)": what "this week" and --since/--until can reach."""
+    if not st.oldest:
+        return "no article has a date" if st.articles else "none"
+    return f"{st.oldest} to {st.newest}" + (f" ({st.undated} undated)" if st.undated else "")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="DIR", help="index folder (default ./index, or RAG_INDEX)")
 
 
 def _query_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--top-k", type=int, default=None, help="passages to retrieve (default 5)")
+    p.add_argument("--top-k", type=int, default=None, help=f"passages to retrieve (default: RAG_TOP_K or {Settings.top_k})")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
     p.add_argument("--source", help="only articles whose source/site/URL contains this text")
@@ -45,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="a conversation in the terminal (follow-ups use the history)")
     _common(p)
     _query_opts(p)
-    p = sub.add_parser("stats", help="articles, chunks, model, size on disk, last ingest")
+    p = sub.add_parser("stats", help="articles, chunks, model, size on disk, dates covered, last ingest")
     p.add_argument("--json", action="store_true")
     _common(p)
     p = sub.add_parser("ui", help="serve the chat window (Gradio) on 127.0.0.1:7860")
@@ -153,7 +160,7 @@ def _run(args, settings: Settings) -> int:
         else:
             print(f"index:        {st.index_dir} ({st.chroma})\narticles:     {st.articles}\nchunks:       {st.chunks}\n"
                   f"files:        {st.files}\nmodel:        {st.model}\non disk:      {st.bytes_on_disk / 1e6:.1f} MB\n"
-                  f"last ingest:  {st.last_ingest or 'never'}")
+                  f"dates:        {date_coverage(st)}\nlast ingest:  {st.last_ingest or 'never'}")
         return 0
     if args.cmd == "ask":
         ans = engine.query(args.question, top_k=args.top_k, since=args.since, until=args.until, source=args.source,

@@ -161,3 +161,6 @@ class Stats:
     files: int = 0
     index_dir: str = ""
     chroma: str = "embedded"
+    oldest: str | None = None  # the oldest article date (YYYY-MM-DD), None when no article is dated
+    newest: str | None = None
+    undated: int = 0  # articles without a date

