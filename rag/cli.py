@@ -12,9 +12,10 @@ from pathlib import Path
 
 from .config import Settings, apply_offline_env
 from .errors import RagError
+from .types import Stats
 
 
-def date_coverage(st) -> str:
+def date_coverage(st: Stats) -> str:
     """ "2023-01-02 to 2023-10-27 (12 undated)": what "this week" and --since/--until can reach."""
     if not st.oldest:
         return "no article has a date" if st.articles else "none"

@@ -92,9 +92,15 @@ class VectorStore:
         """Raise the collection's ef_search to EF_SEARCH, for indexes made before it too. Chroma keeps
         it with the collection and reads it when the index is first loaded, so before any query."""
         hnsw = (getattr(self.col, "configuration_json", None) or {}).get("hnsw") or {}
-        if int(hnsw.get("ef_search") or 0) < EF_SEARCH:
+        if int(hnsw.get("ef_search") or 0) >= EF_SEARCH:
+            return
+        try:
             with server_errors(self.url):
                 self.col.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
+        except RagError:
+            raise
+        except Exception:  # a server or folder that will not change it: search at its own breadth
+            pass
 
     def dim(self) -> int | None:
         """The size of the stored vectors (None: the collection is empty)."""

@@ -29,3 +29,18 @@ def test_an_index_made_with_chromas_default_is_widened_when_opened(tmp_path):
     # kept with the collection: a later process finds it widened
     again = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=CS(anonymized_telemetry=False))
     assert ef_search(again.get_collection("news")) == EF_SEARCH
+
+
+def test_an_index_chroma_will_not_widen_still_opens(tmp_path, monkeypatch):
+    # e.g. an older Chroma server, or a folder the user may read but not write
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=CS(anonymized_telemetry=False))
+    client.get_or_create_collection("news", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    del client
+
+    def refuse(self, **kw):
+        raise ValueError("configuration cannot be changed")
+
+    from chromadb.api.models.Collection import Collection
+    monkeypatch.setattr(Collection, "modify", refuse)
+    store = VectorStore(index_dir=tmp_path, collection="news")
+    assert ef_search(store.col) == 100 and store.count() == 0
