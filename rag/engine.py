@@ -353,12 +353,12 @@ class Engine:
     def stats(self) -> Stats:
         self.refresh()
         arts, chunks, files = self.manifest.counts()
-        oldest, newest, undated = self.manifest.date_range()
+        oldest, newest = self.manifest.date_range()
         size = sum(f.stat().st_size for f in self.index_dir.rglob("*") if f.is_file()) if self.index_dir.exists() else 0
         return Stats(articles=arts, chunks=chunks, model=self.manifest.get_meta("model") or self.settings.embed_model,
                      bytes_on_disk=size, last_ingest=self.manifest.get_meta("last_ingest"), files=files,
                      index_dir=str(self.index_dir), chroma=self.settings.chroma_url or "embedded",
-                     oldest=oldest, newest=newest, undated=undated)
+                     oldest=oldest, newest=newest, undated=self.manifest.undated_count())
 
     # --- answering ---
     def query(self, question: str, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None,

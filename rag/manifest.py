@@ -164,12 +164,10 @@ class Manifest:
             args += [f"%{source}%"] * 3
         return self.db.execute(q, args).fetchone()[0]
 
-    def date_range(self) -> tuple[str | None, str | None, int]:
-        """The oldest and newest article dates and how many articles have none: what "this week" and
-        a since/until filter can reach."""
-        lo, hi, undated = self.db.execute(
-            "SELECT MIN(date), MAX(date), SUM(date IS NULL) FROM docs").fetchone()
-        return lo, hi, int(undated or 0)
+    def date_range(self) -> tuple[str | None, str | None]:
+        """The oldest and newest article dates: what "this week" and a since/until filter can reach."""
+        lo, hi = self.db.execute("SELECT MIN(date), MAX(date) FROM docs").fetchone()
+        return lo, hi
 
     def doc_ids_where(self, *, since: str | None, until: str | None, source: str | None) -> set[str]:
         q, args = "SELECT doc_id FROM docs WHERE 1=1", []

@@ -19,7 +19,7 @@ from .errors import RagError
 BATCH = 1000  # below Chroma's max batch size
 # HNSW search breadth. Chroma's default, 100, missed 1.4% of the true 30 nearest chunks of the RealTime QA
 # questions over 14k chunks (sometimes the nearest one); 400 misses 0.06% for a few ms more at 100k
-# chunks (README, "Retrieval").
+# chunks (README, "Answers", after the quality table).
 EF_SEARCH = 400
 
 
