@@ -13,7 +13,8 @@ March attacks — not the one sentence a factoid answerer would pick. How the se
    resolution…"), a quotation, or a long sentence loses to a short one that reports. Articles that
    do not name the question's subject, or date from months before the story, count little; for
    "latest" questions newer articles count more.
-3. Maximal marginal relevance picks 2–6 sentences (about 40–150 words, most answers under 120)
+3. Maximal marginal relevance picks up to 6 sentences (about 40–150 words, most answers under 120;
+   one when nothing else retrieved is nearly as relevant)
    that each add a distinct fact: redundancy is the share of a sentence's numbers, names and
    words already in the answer (the in-context vectors are used only to spot copies, since they
    make any two sentences of one article look alike).
@@ -45,7 +46,7 @@ MAX_WORDS = 150  # hard cap on the answer (a conflict line may take it there)
 SOFT_WORDS = 120  # sentences are added while the answer stays this short (the first two may go to MAX_WORDS)
 MIN_SENT_WORDS, MAX_SENT_WORDS = 6, 60
 MMR_LAMBDA = 0.7  # relevance against redundancy in the selection
-STOP_RATIO = 0.45  # a further sentence must score at least this share of the best one
+STOP_RATIO = 0.45  # a further sentence, the second too, must score at least this share of the best one
 RECENCY_DAYS = 7.0  # for "latest" questions: an article this many days older counts ~1/e less
 W_DENSE, W_LEXICAL, W_INFO = 0.40, 0.15, 0.35
 # (a bonus for an article's first sentences was cut: the leads are read — LEAD_DOCS — but a bonus on
@@ -475,7 +476,10 @@ def select(cands: list[Candidate], trace: list | None = None) -> list[Candidate]
         mmr /= MMR_LAMBDA  # on the relevance scale, for the stopping rule
         if trace is not None:
             trace.append((round(mmr, 3), round(STOP_RATIO * best, 3), _redundancy(pick, chosen), pick.text[:90]))
-        if len(chosen) >= MIN_SENTENCES and mmr < STOP_RATIO * best:
+        if mmr < STOP_RATIO * best:
+            # also before the second sentence: a small index may hold only one sentence about the
+            # question, and another article's unrelated one would pad the answer (in the dev open
+            # sets a second sentence is never this weak, so their figures do not move)
             break
         pool.remove(pick)
         if _redundancy(pick, chosen) >= 0.9:

@@ -165,6 +165,25 @@ def test_sources_that_give_different_tolls_are_reported_as_a_disagreement(quake)
     assert ans.to_dict()["conflicts"][0]["claims"][0]["value"] in ("40", "at least 52")
 
 
+def test_an_overview_does_not_pad_itself_with_an_unrelated_article(tmp_path, make_engine):
+    """A small folder may hold one article about the question: the overview quotes it alone rather
+    than reaching two sentences with another story."""
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "quake.txt").write_text("date 2024-05-02\n# Quake in Tokyo\n\nAn earthquake of magnitude 6.1 "
+                                    "struck Tokyo on Thursday, killing 3 people.\n", encoding="utf-8")
+    (news / "race.txt").write_text("date 2024-03-02\n# Marathon\n\nBob Smith won the marathon in Paris "
+                                   "on Sunday in a record time.\n", encoding="utf-8")
+    eng = make_engine()
+    eng.ingest([news], progress=False)
+    ans = eng.query("What happened in Tokyo?")
+    assert ans.kind == "overview" and not ans.refused
+    assert_verbatim(eng, ans)
+    assert "killing 3 people" in ans.text
+    assert "Paris" not in ans.text and {c.title for c in ans.citations} == {"Quake in Tokyo"}
+    eng.close()
+
+
 def test_seed_overviews_report_no_disagreement(seeds_index):
     """The seeds hold different events (January and March in Belgorod, Pokrovsk): no false alarm."""
     for q in ("What happened in Belgorod?", "Give me an overview of Russian politics around the war.",
