@@ -141,6 +141,8 @@ def parse_text(raw: str, source: str) -> Article:
     and is not part of the text."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
     meta, text = _front_matter(text)
+    if not meta:
+        meta, text = _header_block(text)
     if meta:
         a = parse_text(text, source)
         title, date, url, author, site = record_fields(meta, default_title=a.title)
@@ -187,6 +189,37 @@ def _front_matter(text: str) -> tuple[dict, str]:
     if not isinstance(meta, dict) or not meta or not all(isinstance(k, str) and _FIELD.fullmatch(k) for k in meta):
         return {}, text
     return {k.lower(): v for k, v in meta.items()} | meta, text[end.end():]
+
+
+# "Title: …" / "Date: …" / "URL: …" lines over a blank line, the way scrapers and news exports
+# write plain text. Only news field names count, so "Update: the road is open" stays text.
+_HEADER_LINE = re.compile(r"([A-Za-z][A-Za-z _-]{0,24}?)[ \t]*:[ \t]*(\S[^\n]*?)[ \t]*")
+_HEADER_KEYS = frozenset({"title", "headline", "url", "link", "source", "author", "byline", "by"})
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[ -]+", "_", name.strip().lower())
+
+
+def _header_block(text: str) -> tuple[dict, str]:
+    """(the fields of a header block, the text after it), or ({}, text) when the text does not open
+    with one: lines of ``Field: value`` with news field names only, then a blank line."""
+    head, sep, rest = text.lstrip("\n").partition("\n\n")
+    if not sep or not rest.strip():
+        return {}, text
+    known = _HEADER_KEYS | {_header_key(k) for k in _DATE_KEYS}
+    meta: dict[str, str] = {}
+    for line in head.split("\n"):
+        m = _HEADER_LINE.fullmatch(line.strip())
+        if not m or _header_key(m.group(1)) not in known:
+            return {}, text
+        meta[_header_key(m.group(1))] = m.group(2)
+    for k in _DATE_KEYS:  # record_fields looks dates up by their JSON spelling ("publishedAt")
+        if _header_key(k) in meta:
+            meta.setdefault(k, meta[_header_key(k)])
+    if "byline" in meta or "by" in meta:
+        meta.setdefault("author", meta.get("byline") or meta["by"])
+    return meta, rest
 
 
 def title_from_text(text: str) -> str:

@@ -74,6 +74,33 @@ def test_text_between_rules_that_is_no_front_matter_is_kept(tmp_path, text):
     assert a.title != "---"
 
 
+@pytest.mark.parametrize("head, title, date, author, url", [
+    ("Title: Flood hits Valencia\nDate: March 24, 2026\nAuthor: Ana Garcia", "Flood hits Valencia", "2026-03-24",
+     "Ana Garcia", None),
+    ("Headline: Flood hits Valencia\nPublished At: 2026/03/24 10:00\nURL: https://example.org/floods",
+     "Flood hits Valencia", "2026-03-24", None, "https://example.org/floods"),
+    ("title: Flood hits Valencia\nlink: https://example.org/2026/03/24/floods", "Flood hits Valencia",
+     "2026-03-24", None, "https://example.org/2026/03/24/floods"),  # the date from the URL
+    ("Title: Flood hits Valencia\nDate: not yet", "Flood hits Valencia", None, None, None),
+])
+def test_txt_header_lines_give_the_news_fields_and_are_not_text(tmp_path, head, title, date, author, url):
+    body = "Flash floods killed at least 95 people on Tuesday.\n\nRescuers searched through the night."
+    a = only(read_file(write(tmp_path / "scraped.txt", f"{head}\n\n{body}\n")))
+    assert (a.title, a.date, a.author, a.url) == (title, date, author, url)
+    assert a.text == body
+
+
+@pytest.mark.parametrize("text", [
+    "Update: the road to Valencia is open again.\n\nTraffic is slow.",  # no news field name
+    "WASHINGTON: The Senate voted on Tuesday.\n\nMore later.",  # a dateline
+    "Title: Floods in Valencia\nFlash floods killed at least 95 people.\n\nMore later.",  # prose in the block
+    "Title: Floods in Valencia\n",  # a header and no text
+])
+def test_text_that_only_looks_like_header_lines_is_kept(tmp_path, text):
+    a = only(read_file(write(tmp_path / "note.txt", text)))
+    assert a.text == text.strip()
+
+
 def test_md_hash_title_after_date_line(tmp_path):
     p = write(tmp_path / "c.md", "date 2024-03-27\n# Drone strikes on Belgorod\n\nUkraine launched drones. Officials said so.\n")
     a = only(read_file(p))
