@@ -466,7 +466,7 @@ _READERS: dict[str, Callable[..., list[Article]]] = {
 
 def iter_files(roots: Iterable[Path]) -> Iterable[tuple[Path, Path]]:
     """Yield (root, file) for every file under each root (a file root yields itself), sorted,
-    skipping hidden files and folders."""
+    skipping hidden files and folders; a link to nothing is yielded for the caller to report."""
     for root in roots:
         if root.is_file():
             yield root.parent, root
@@ -475,5 +475,5 @@ def iter_files(roots: Iterable[Path]) -> Iterable[tuple[Path, Path]]:
             rel = p.relative_to(root)
             if any(part.startswith(".") for part in rel.parts):
                 continue
-            if p.is_file():
-                yield root, p
+            if p.is_file() or (p.is_symlink() and not p.exists()):
+                yield root, p  # a broken link too, so the ingest report names it

@@ -102,8 +102,8 @@ def run_sync(
             continue
         try:
             st = path.stat()
-        except OSError as e:  # vanished or unreadable since the listing
-            report.skipped.append((key, f"cannot read ({e.strerror})"))
+        except OSError as e:  # vanished or unreadable since the listing, or a link to nothing
+            report.skipped.append((key, _unreadable(path, e)))
             continue
         seen.add(key)
         prior = known.get(key)
@@ -283,6 +283,12 @@ def _delete_vectors(store, dead_docs: set[str]) -> None:
     ids = sorted(dead_docs)
     for i in range(0, len(ids), 500):
         store.col.delete(where={"doc_id": {"$in": ids[i : i + 500]}})
+
+
+def _unreadable(path: Path, e: OSError) -> str:
+    if path.is_symlink() and not path.exists():
+        return f"broken link to {os.readlink(path)}"
+    return f"cannot read ({e.strerror})"
 
 
 def _hash_file(path: Path) -> str:

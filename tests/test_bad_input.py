@@ -133,3 +133,21 @@ def test_file_that_turns_bad_leaves_the_index(make_engine, tmp_path):
     assert r.removed == 1
     assert [eng.article(x).title for x in eng.manifest.doc_ids()] == ["The school strike ended on Friday."]
     assert eng.store.count() == eng.stats().chunks == 1
+
+
+def test_a_link_to_nothing_is_reported_and_a_file_whose_link_breaks_leaves_the_index(make_engine, tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("The ferry resumed service on Sunday. Queues were short.")
+    (d / "ferry.txt").symlink_to(target)
+    (d / "gone.txt").symlink_to(tmp_path / "moved-away.txt")
+    (d / "b.txt").write_text("The school strike ended on Friday. Classes resume Monday.")
+    eng = make_engine()
+    r = eng.ingest([d])
+    assert r.added == 2 and r.skipped == [(str(d / "gone.txt"), f"broken link to {tmp_path / 'moved-away.txt'}")]
+    target.unlink()
+    r = eng.ingest([d])
+    assert r.removed == 1 and dict(r.skipped)[str(d / "ferry.txt")].startswith("broken link to ")
+    assert [eng.article(x).title for x in eng.manifest.doc_ids()] == ["The school strike ended on Friday."]
+    eng.close()
