@@ -293,9 +293,11 @@ class Manifest:
             for d in ids:
                 self._forget_doc(d)
 
-    def mark_ingest(self, model: str) -> None:
+    def mark_ingest(self, model: str, readers: str | None = None) -> None:
         with self._tx(bump=False):  # bookkeeping, not a content change: BM25 stays valid
             self.set_meta("model", model)
+            if readers is not None:
+                self.set_meta("readers", readers)
             self.set_meta("last_ingest", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
     def _drop_unreferenced(self) -> set[str]:

@@ -32,6 +32,9 @@ _HASH_TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 TITLE_MAX_CHARS = 120
+# Raise when a change makes the readers give other text, titles or dates for the same file: the
+# next ingest reads every indexed file again (rag/sync.py). 2: Title:/Date: header blocks.
+READERS_VERSION = "2"
 
 
 def read_file(path: Path, *, max_bytes: int = 20_000_000, problems: list[str] | None = None) -> list[Article]:

@@ -18,7 +18,7 @@ from typing import Callable
 from .chunking import ChunkSpec, chunk_text, fit_header, make_header
 from .errors import RagError, SkipFile
 from .manifest import FileRecord, Manifest
-from .readers import iter_files, read_file
+from .readers import READERS_VERSION, iter_files, read_file
 from .store import VectorStore, date_num
 from .types import Article, Chunk, IngestReport
 
@@ -90,6 +90,9 @@ def run_sync(
     report = IngestReport(dry_run=dry_run)
     roots = resolve_roots(roots)
     known = manifest.files()
+    # files read by older readers are read again once (their size, time and hash say nothing of how
+    # they were read): an article the new readers see alike keeps its vectors, a changed one is redone
+    reread = bool(known) and manifest.get_meta("readers") != READERS_VERSION
     # Articles are never dropped during the run (only at its end), so this snapshot stays true:
     # content that moves between files in different batches keeps its vectors.
     known_docs = manifest.doc_ids()
@@ -107,7 +110,7 @@ def run_sync(
             continue
         seen.add(key)
         prior = known.get(key)
-        if prior and prior.size == st.st_size and prior.mtime_ns == st.st_mtime_ns:
+        if prior and not reread and prior.size == st.st_size and prior.mtime_ns == st.st_mtime_ns:
             report.unchanged += 1
             continue
         todo.append((root, path, st, prior))
@@ -138,7 +141,7 @@ def run_sync(
             if prior:
                 removed_paths.append(str(path))
             return
-        if prior and prior.hash == data_hash:  # touched, not changed
+        if prior and prior.hash == data_hash and not reread:  # touched, not changed
             report.unchanged += 1
             pending.append(_Pending(FileRecord(str(path), str(root), data_hash, st.st_size,
                                                _trusted_mtime(st, scan_ns), prior.doc_ids), touched=True))
@@ -179,7 +182,10 @@ def run_sync(
             pending_chunks += len(chunks)
         item.record = FileRecord(item.record.path, item.record.root, item.record.hash, item.record.size,
                                  item.record.mtime_ns, tuple(ids))
-        if prior:
+        if prior and prior.hash == data_hash and not item.new_docs and tuple(ids) == prior.doc_ids:
+            report.unchanged += 1  # read again (new readers) and seen alike
+            item.touched = True
+        elif prior:
             report.updated += 1
         else:
             report.added += 1
@@ -202,7 +208,7 @@ def run_sync(
         dead = manifest.remove_files(removed_paths)
         _delete_vectors(store, dead)
         report.sentences_backfilled = _backfill_sentences(manifest, embedder, overlap_tokens, progress)
-        manifest.mark_ingest(embedder.name)
+        manifest.mark_ingest(embedder.name, readers=READERS_VERSION)
         report.undated = manifest.undated_count()
     report.seconds = time.perf_counter() - t0
     return report

@@ -359,3 +359,43 @@ def test_an_index_from_before_sentence_vectors_gets_them_on_the_next_ingest(make
     assert set(eng.sentence_vectors(hits)) == {h.chunk_id for h in hits}
     counting_embedder.history.clear()
     assert eng.ingest([news]).sentences_backfilled == 0 and embedded(counting_embedder) == 0  # once
+
+
+def test_better_readers_reach_an_existing_index_on_the_next_ingest(make_engine, counting_embedder, news,
+                                                                   monkeypatch):
+    """An index built by older readers is read again once after an upgrade: an article now read
+    differently is redone, the others keep their vectors, and later runs are free again."""
+    import rag.sync as sync
+    from rag.readers import read_file
+
+    (news / "06.txt").write_text("Title: Ferry strike ends\nDate: 2024-02-06\n\nThe ferry strike ended on "
+                                 "Tuesday after a pay deal. Crossings resume on Wednesday.", encoding="utf-8")
+
+    def old_read_file(path, **kw):  # before header blocks: the header was text, the title its first line
+        arts = read_file(path, **kw)
+        if path.name != "06.txt":
+            return arts
+        raw = path.read_text(encoding="utf-8")
+        return [type(arts[0])(text=raw.strip(), title="Title: Ferry strike ends", date=None, source=str(path))]
+
+    monkeypatch.setattr(sync, "read_file", old_read_file)
+    monkeypatch.setattr(sync, "READERS_VERSION", "1")
+    eng = make_engine()
+    eng.ingest([news])
+    assert "Title: Ferry strike ends" in titles(eng)
+    monkeypatch.undo()
+
+    counting_embedder.history.clear()
+    r = eng.ingest([news])
+    assert (r.added, r.updated, r.removed, r.unchanged) == (0, 1, 0, 5)
+    assert "Ferry strike ends" in titles(eng) and "Title: Ferry strike ends" not in titles(eng)
+    (ferry_id,) = [d for d in eng.manifest.doc_ids() if eng.manifest.doc(d).title == "Ferry strike ends"]
+    ferry = eng.manifest.doc(ferry_id)
+    assert ferry.date == "2024-02-06" and ferry.text.startswith("The ferry strike ended")
+    per_doc = check_index(eng)
+    assert r.chunks_embedded == embedded(counting_embedder) == per_doc[ferry_id]  # only the ferry redone
+
+    counting_embedder.history.clear()
+    r = eng.ingest([news])
+    assert (r.updated, r.unchanged, r.chunks_embedded) == (0, 6, 0) and counting_embedder.history == []
+    eng.close()
