@@ -100,6 +100,45 @@ def test_open_question_about_something_the_articles_do_not_cover_is_refused(seed
     assert ans.kind == "overview" and ans.refused and ans.text.startswith(REFUSAL)
 
 
+STORMS = {
+    "milton.txt": "date 2024-10-10\n# Hurricane Milton hits Florida\n\nHurricane Milton made landfall near "
+                  "Siesta Key, Florida, on Wednesday night, killing at least 10 people. More than three million "
+                  "homes lost power across the state.\n",
+    "bowl.txt": "date 2023-02-13\n# Chiefs win Super Bowl 57\n\nThe Kansas City Chiefs beat the Philadelphia "
+                "Eagles 38-35 in Super Bowl 57 in Glendale, Arizona, on Sunday. Patrick Mahomes was named MVP.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def storms(tmp_path_factory, embedder):
+    import rag
+
+    news = tmp_path_factory.mktemp("storms")
+    for name, text in STORMS.items():
+        (news / name).write_text(text, encoding="utf-8")
+    eng = rag.Engine(settings=rag.Settings(index_dir=news / "index", seeds_dir=None, progress=False,
+                                           llm="extractive"), embedder=embedder)
+    eng.ingest([news], progress=False)
+    yield eng
+    eng.close()
+
+
+def test_an_overview_of_a_story_the_articles_only_share_words_with_is_refused(storms):
+    """Another hurricane in Florida is not the one asked about: it says which name no article gives."""
+    ans = storms.query("What happened when Hurricane Idalia hit Florida?")
+    assert ans.kind == "overview" and ans.refused and ans.text.startswith(REFUSAL)
+    assert "Hurricane Idalia" in ans.text
+    ans = storms.query("What happened when Hurricane Milton hit Florida?")
+    assert not ans.refused and "killing at least 10 people" in ans.text
+    assert_verbatim(storms, ans)
+
+
+def test_a_long_name_written_without_one_of_its_words_still_finds_its_story(storms):
+    ans = storms.query("Summarize Super Bowl LVII.")
+    assert ans.kind == "overview" and not ans.refused
+    assert "38-35" in ans.text
+
+
 def test_factoid_answers_are_unchanged_and_labelled(seeds_index):
     ans = seeds_index.query("How many people were killed in Belgorod?")
     assert ans.kind == "factoid" and ans.conflicts == []
