@@ -11,7 +11,8 @@ March attacks — not the one sentence a factoid answerer would pick. How the se
    numbers, casualty counts, dates), and how many other articles repeat its facts. A sentence
    that only editorialises ("The international community must work towards a peaceful
    resolution…"), a quotation, or a long sentence loses to a short one that reports. Articles that
-   do not name the question's subject, or date from months before the story, count little; for
+   do not name the question's subject (or lack its words, when it names nothing), or date from
+   months before the story, count little; for
    "latest" questions newer articles count more.
 3. Maximal marginal relevance picks up to 6 sentences (about 40–150 words, most answers under 120;
    one when nothing else retrieved is nearly as relevant)
@@ -258,14 +259,20 @@ def _mentions(text_words: set[str], anchor: str) -> float:
     return sum(t in text_words for t in toks) / len(toks) if toks else 0.0
 
 
-def _doc_focus(hits: list[Hit], anchors: list[str]) -> dict[str, float]:
+def _doc_focus(hits: list[Hit], anchors: list[str], q_stems: set[str] = frozenset()) -> dict[str, float]:
     """0..1 per article: how fully it names the question's names, the rarer names (among the hits)
-    weighing more — "East Palestine" says more about an article than "Ohio"."""
+    weighing more — "East Palestine" says more about an article than "Ohio"; for a question that
+    names nothing, how many of its words the article has."""
     doc_text: dict[str, str] = defaultdict(str)
     for h in hits:
         doc_text[h.doc_id] += " " + h.text
     if not anchors:
-        return {d: 1.0 for d in doc_text}
+        # no names ("the writers strike"): the question's own words stand for its subject, so an
+        # article retrieved for its likeness alone ("affirmative action", the newest) counts little
+        if not q_stems:
+            return {d: 1.0 for d in doc_text}
+        # (half of them is enough: "the strike" in a story about the writers strike)
+        return {d: min(1.0, 2 * len(q_stems & content_stems(t)) / len(q_stems)) for d, t in doc_text.items()}
     doc_words = {d: {w.lower() for w in words(t)} for d, t in doc_text.items()}
     mention = {d: [_phrase(t, a) or 0.5 * (_mentions(doc_words[d], a) >= 0.5) * _mentions(doc_words[d], a)
                    for a in anchors] for d, t in doc_text.items()}
@@ -373,7 +380,7 @@ def score(question: str, hits: list[Hit], cands: list[Candidate], embedder, stor
         c.facts = frozenset(f for f in fs if f not in topic)
         c.terms = frozenset(t for t in st if t not in topic_stems)
     central = _centrality(cands)
-    doc_focus = _doc_focus(hits, anchors)
+    doc_focus = _doc_focus(hits, anchors, q_stems)
     off_time = _off_time(hits, doc_focus)
     ref = _reference_date(hits, as_of) if order == RECENT else None
     for c, st, cent in zip(cands, stems, central):

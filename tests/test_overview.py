@@ -139,6 +139,34 @@ def test_a_long_name_written_without_one_of_its_words_still_finds_its_story(stor
     assert "38-35" in ans.text
 
 
+def test_latest_on_a_subject_without_names_leaves_out_newer_unrelated_articles(tmp_path, make_engine):
+    """"the writers strike" names nothing: its words stand for the subject, so the newest article,
+    retrieved for its likeness alone, is not quoted; one that says only "the strike" still is."""
+    news = tmp_path / "news"
+    news.mkdir()
+    for name, text in {
+        "a.txt": "date 2023-04-13\n# Writers strike explained\n\nAt 12:01am Tuesday, the Writers Guild of America, "
+                 "the union representing most of Hollywood's scribes behind your favorite TV shows and films, went "
+                 "on strike. For 100 days in 2007 and 2008, writers went on strike, bringing the entertainment "
+                 "industry to a halt.\n",
+        "b.txt": "date 2023-05-02\n# What shows are affected\n\nThe strike comes after weeks of negotiations failed "
+                 "to generate a contract between the guild and the studios. Late-night shows went dark at once.\n",
+        "c.txt": "date 2023-06-29\n# Affirmative action reversed in college\n\nThose efforts intensified after the "
+                 "killing of George Floyd in 2020. Companies pledged billions to diversify their workforce, and 40 "
+                 "percent of them set hiring targets.\n",
+    }.items():
+        (news / name).write_text(text, encoding="utf-8")
+    eng = make_engine()
+    eng.ingest([news], progress=False)
+    ans = eng.query("What's the latest on the writers strike?", as_of="2023-06-30")
+    assert ans.kind == "overview" and not ans.refused
+    assert_verbatim(eng, ans)
+    assert ans.text.startswith("2023-05-02: The strike comes after weeks of negotiations")
+    assert "George Floyd" not in ans.text
+    assert {c.title for c in ans.citations} == {"Writers strike explained", "What shows are affected"}
+    eng.close()
+
+
 def test_factoid_answers_are_unchanged_and_labelled(seeds_index):
     ans = seeds_index.query("How many people were killed in Belgorod?")
     assert ans.kind == "factoid" and ans.conflicts == []
