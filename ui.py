@@ -251,7 +251,7 @@ def stats_html(engine) -> str:
         st = engine.stats()
     except RagError as e:
         return f'<div class="rag-stats">{esc(str(e))}</div>'
-    dates = f" · dated {st.oldest} to {st.newest}" if st.oldest else ""
+    dates = f" · dated {esc(st.date_span)}" if st.date_span else ""
     return (f'<div class="rag-stats">{st.articles} articles · {st.chunks} passages{dates} · '
             f'model {esc(st.model)}</div>')
 

@@ -16,10 +16,8 @@ from .types import Stats
 
 
 def date_coverage(st: Stats) -> str:
-    """ "2023-01-02 to 2023-10-27 (12 undated)": what "this week" and --since/--until can reach."""
-    if not st.oldest:
-        return "no article has a date" if st.articles else "none"
-    return f"{st.oldest} to {st.newest}" + (f" ({st.undated} undated)" if st.undated else "")
+    """The stats line of the dates covered (Stats.date_span), or why there is none."""
+    return st.date_span or ("no article has a date" if st.articles else "none")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -164,3 +164,11 @@ class Stats:
     oldest: str | None = None  # the oldest article date (YYYY-MM-DD), None when no article is dated
     newest: str | None = None
     undated: int = 0  # articles without a date
+
+    @property
+    def date_span(self) -> str:
+        """ "2023-01-02 to 2023-10-27 (12 undated)": what "this week" and --since/--until can reach;
+        "" when no article is dated."""
+        if not self.oldest:
+            return ""
+        return f"{self.oldest} to {self.newest}" + (f" ({self.undated} undated)" if self.undated else "")

