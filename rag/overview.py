@@ -140,7 +140,7 @@ def answer(question: str, hits: list[Hit], embedder, *, sentence_vectors=None, a
     anchors = anchor_names(question)
     if not cands or _names_missing(anchors, hits):
         return _refused(question, retrieved)
-    apart = _named_apart(anchors, hits)
+    apart = _named_apart(question, anchors, hits)
     if apart:
         return _refused(question, retrieved, why="names not in the passages: " + ", ".join(apart))
     score(question, hits, cands, embedder, sentence_vectors or {}, anchors, as_of=as_of, order=order)
@@ -307,27 +307,63 @@ def _names_missing(anchors: list[str], hits: list[Hit]) -> bool:
     return sum(_mentions(corpus, a) >= 0.5 for a in anchors) / len(anchors) < 0.5
 
 
-def _named_apart(anchors: list[str], hits: list[Hit]) -> list[str]:
+def _named_apart(question: str, anchors: list[str], hits: list[Hit]) -> list[str]:
     """The question's names that no one article read names in full together with the others (a name
-    of three words or more may lack one), or [] when one does. "Hurricane Idalia", "Francis Scott Key Bridge" or "Sam Altman" only in part, or
-    one name here and the other there, is another story: on rtqa-dev, every open question the
-    articles answer had such an article and 11 of 12 about stories they lack had none."""
+    of three words or more may lack one), or [] when one does. "Hurricane Idalia", "Francis Scott
+    Key Bridge" or "Sam Altman" only in part, or one name here and the other there, is another story:
+    on rtqa-dev, every open question the articles answer had such an article and 11 of 12 about
+    stories they lack had none. Names the question lists ("Belgorod and Pokrovsk", "A, B or C") are
+    asked about each on its own: one of them is enough."""
     if not anchors:
         return []
     doc_words: dict[str, set[str]] = defaultdict(set)
     for h in hits:
         doc_words[h.doc_id] |= {_fold(w) for w in words(h.text)}
     names = [[_fold(w) for w in words(a)] for a in anchors]
+    listed = _listed(question, anchors)
     best: list[str] = anchors
     for ws in doc_words.values():
         # a long name may be written without one of its words ("Super Bowl 57" for "Super Bowl LVII")
         missing = [a for a, toks in zip(anchors, names)
                    if sum(t in ws for t in toks) < len(toks) - (len(toks) >= 3)]
+        if listed and len(set(missing) & listed) < len(listed):
+            missing = [a for a in missing if a not in listed]
         if not missing:
             return []
         if len(missing) < len(best):
             best = missing
     return best
+
+
+_LIST_GLUE = re.compile(r"\s*(?:,\s*(?:and|or)?|and|or|&|vs\.?|versus)\s*(?:the\s+)?", re.I)
+
+
+def _listed(question: str, anchors: list[str]) -> set[str]:
+    """The names the question lists side by side: "Belgorod and Pokrovsk", "Kharkiv, Odesa or Kyiv"."""
+    spans = []
+    for a in anchors:
+        m = re.search(rf"(?<!\w){re.escape(a)}(?:['’]s)?(?!\w)", question)
+        if m:
+            spans.append((m.start(), m.end(), a))
+    spans.sort()
+    # a run of names glued by commas and words is a list when some glue is a word ("Kharkiv, Odesa
+    # and Kyiv"); a comma alone is a place and its region ("East Palestine, Ohio")
+    out: set[str] = set()
+    chain: list[str] = []
+    joined = False
+    for (_, e1, a), (s2, _, b) in zip(spans, spans[1:]):
+        glue = question[e1:s2]
+        if _LIST_GLUE.fullmatch(glue):
+            chain = chain or [a]
+            chain.append(b)
+            joined = joined or bool(glue.strip(" ,"))
+            continue
+        if joined:
+            out.update(chain)
+        chain, joined = [], False
+    if joined:
+        out.update(chain)
+    return out
 
 
 def _fold(word: str) -> str:

@@ -133,6 +133,16 @@ def test_an_overview_of_a_story_the_articles_only_share_words_with_is_refused(st
     assert_verbatim(storms, ans)
 
 
+def test_names_the_question_lists_side_by_side_may_come_from_different_articles(seeds_index):
+    """No seed names both Belgorod and Pokrovsk; asked about both, each gets its own articles."""
+    ans = seeds_index.query("Summarize the attacks on Belgorod and Pokrovsk.")
+    assert ans.kind == "overview" and not ans.refused
+    assert_verbatim(seeds_index, ans)
+    assert "Belgorod" in ans.text and "Pokrovsk" in ans.text
+    ans = seeds_index.query("What happened in Odesa and Lviv?")  # neither is in the seeds
+    assert ans.refused
+
+
 def test_a_long_name_written_without_one_of_its_words_still_finds_its_story(storms):
     ans = storms.query("Summarize Super Bowl LVII.")
     assert ans.kind == "overview" and not ans.refused
