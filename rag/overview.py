@@ -367,8 +367,9 @@ def _listed(question: str, anchors: list[str]) -> set[str]:
 
 
 def _fold(word: str) -> str:
-    """Lower case without accents: "Pelé" is "Pele" in some articles."""
-    return "".join(ch for ch in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(ch))
+    """Lower case without accents or dots: "Pelé" is "Pele" in some articles, "U.S." is "US"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word.lower())
+                   if not unicodedata.combining(ch) and ch != ".")
 
 
 def score(question: str, hits: list[Hit], cands: list[Candidate], embedder, stored: dict, anchors: list[str], *,

@@ -143,6 +143,13 @@ def test_names_the_question_lists_side_by_side_may_come_from_different_articles(
     assert ans.refused
 
 
+def test_a_name_written_with_dots_or_accents_is_the_same_name(seeds_index):
+    """The seeds write "US": a question about "U.S." aid is about it, not about a missing name."""
+    for q in ("What's the latest on U.S. aid for Ukraine?", "What's the latest on US aid for Ukraine?"):
+        ans = seeds_index.query(q)
+        assert ans.kind == "overview" and not ans.refused, q
+
+
 def test_a_long_name_written_without_one_of_its_words_still_finds_its_story(storms):
     ans = storms.query("Summarize Super Bowl LVII.")
     assert ans.kind == "overview" and not ans.refused
