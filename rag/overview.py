@@ -307,6 +307,9 @@ def _names_missing(anchors: list[str], hits: list[Hit]) -> bool:
     return sum(_mentions(corpus, a) >= 0.5 for a in anchors) / len(anchors) < 0.5
 
 
+PREFIX = 6  # letters of a long name word that stand for it (see _named_apart)
+
+
 def _named_apart(question: str, anchors: list[str], hits: list[Hit]) -> list[str]:
     """The question's names that no one article read names in full together with the others (a name
     of three words or more may lack one), or [] when one does. "Hurricane Idalia", "Francis Scott
@@ -318,8 +321,11 @@ def _named_apart(question: str, anchors: list[str], hits: list[Hit]) -> list[str
         return []
     doc_words: dict[str, set[str]] = defaultdict(set)
     for h in hits:
-        doc_words[h.doc_id] |= {_fold(w) for w in words(h.text)}
-    names = [[_fold(w) for w in words(a)] for a in anchors]
+        for w in words(h.text):
+            w = _fold(w)
+            doc_words[h.doc_id] |= {w, w[:PREFIX]} if len(w) >= PREFIX else {w}
+    # a long word counts by its first letters: "Ukrainian" names Ukraine, "Nigerian" Nigeria
+    names = [[t if len(t) < PREFIX else t[:PREFIX] for t in map(_fold, words(a))] for a in anchors]
     listed = _listed(question, anchors)
     best: list[str] = anchors
     for ws in doc_words.values():

@@ -131,6 +131,8 @@ def test_an_overview_of_a_story_the_articles_only_share_words_with_is_refused(st
     ans = storms.query("What happened when Hurricane Milton hit Florida?")
     assert not ans.refused and "killing at least 10 people" in ans.text
     assert_verbatim(storms, ans)
+    ans = storms.query("How did Floridians react to Hurricane Milton?")  # "Florida" names them
+    assert not ans.refused and "killing at least 10 people" in ans.text
 
 
 def test_names_the_question_lists_side_by_side_may_come_from_different_articles(seeds_index):
