@@ -66,17 +66,19 @@ _IRREGULAR_DEMONYMS = {
 
 
 def _place_of(name: str, corpus: str) -> bool:
-    """A demonym whose place the passages name: "Californian" / California, "Brazilian" / Brazil,
+    """A demonym whose place the passages name: "Californian" / California, "Brazilians" / Brazil,
     "Ukrainian" / Ukraine (the name without its -n, -an or -ian starts a word of the passages), and the
     irregular ones of the table ("American" / U.S.)."""
     key = name.lower()
     places = _IRREGULAR_DEMONYMS.get(key) or _IRREGULAR_DEMONYMS.get(key.removesuffix("s"))  # "Swiss", "Americans"
     if places and name[:1].isupper():
         return any(re.search(rf"\b{re.escape(p)}\b", corpus) for p in places)
-    m = _DEMONYM_END.search(name.lower())
+    low = name.lower()
+    low = low[:-1] if low.endswith("ns") else low  # "Floridians" as "Floridian"
+    m = _DEMONYM_END.search(low)
     if not name[:1].isupper() or m is None:
         return False
-    root = name.lower()[: m.start()]
+    root = low[: m.start()]
     return len(root) >= 4 and re.search(rf"\b{re.escape(root)}", corpus) is not None
 
 

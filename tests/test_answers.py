@@ -252,6 +252,8 @@ def test_the_answer_type_a_question_asks_for(question, qtype):
     ("Dutch", "police in the netherlands", True),
     ("Swiss", "banks in switzerland", True),
     ("Americans", "the united states said", True),
+    ("Floridians", "the storm hit florida on tuesday", True),  # plural, by the suffix rule
+    ("Ukrainians", "the ferry sailed on time", False),
     ("French", "the ferry sailed on time", False),
 ])
 def test_a_demonym_in_the_question_is_found_through_its_place(name, passages, named):
