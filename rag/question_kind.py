@@ -33,7 +33,8 @@ _OPEN = re.compile(
     r"|\btell me (?:about|more)\b|\bwhat do (?:we|you|the articles) know\b"
     r"|^(?:please |can you |could you )?(?:describe|explain|outline)\b|\bbrief me\b|\bsequence of events\b"
     r"|\bhow (?:did|do|does|has|have|had|is|are|was|were|will)\b.{0,80}?\b(?:react|reacted|reacting|"
-    r"respond|responded|responding|reaction|unfold|unfolded|develop|developed)\b"
+    r"respond|responded|responding|reaction|unfold|unfolded|develop|developed|cope|coped|coping|"
+    r"recover|recovered|recovering)\b"
     r"|\bwhat (?:was|were|is|are|has been|have been) (?:the )?(?:(?!(?:one|two|three|four|five|\d+)\b)\w+ ){0,2}"
     r"(?:reactions?|responses?|consequences|impact|fallout|aftermath|developments?|effects?)\b"
     r"|^why\b|\bwhy (?:did|do|does|is|are|was|were|has|have|had)\b")

@@ -23,6 +23,7 @@ from rag.question_kind import CHRONOLOGICAL, FACTOID, OVERVIEW, RECENT, classify
     ("What are the two integer responses to a decision problem?", FACTOID, None),
     ("What term is used to describe the output of a problem?", FACTOID, None),
     ("What happens if a problem X is in C?", FACTOID, None),
+    ("How many days did it take the town to recover?", FACTOID, None),
     # open questions: what happened, summaries, overviews, reactions, causes, timelines
     ("What happened in Belgorod?", OVERVIEW, CHRONOLOGICAL),
     ("what has happened to Pope Benedict", OVERVIEW, CHRONOLOGICAL),
@@ -33,6 +34,8 @@ from rag.question_kind import CHRONOLOGICAL, FACTOID, OVERVIEW, RECENT, classify
     ("Give me a timeline of the attacks on Belgorod.", OVERVIEW, CHRONOLOGICAL),
     ("How did Ukraine's allies react to the attack?", OVERVIEW, CHRONOLOGICAL),
     ("How has Russia responded to the strikes?", OVERVIEW, CHRONOLOGICAL),
+    ("How did Floridians cope with Hurricane Milton?", OVERVIEW, CHRONOLOGICAL),
+    ("How is Maui recovering from the fires?", OVERVIEW, CHRONOLOGICAL),
     ("What was the international reaction to the Belgorod attack?", OVERVIEW, CHRONOLOGICAL),
     ("What were the consequences of the derailment?", OVERVIEW, CHRONOLOGICAL),
     ("Why did Ukraine attack Belgorod?", OVERVIEW, CHRONOLOGICAL),
