@@ -138,7 +138,7 @@ def answer(question: str, hits: list[Hit], embedder, *, sentence_vectors=None, a
         hits = [h for h in hits if not h.date or h.date <= as_of] or hits  # "latest" as of that day
     cands = candidates(hits)
     anchors = anchor_names(question)
-    if not cands or _names_missing(anchors, hits):
+    if not cands:
         return _refused(question, retrieved)
     apart = _named_apart(question, anchors, hits)
     if apart:
@@ -297,14 +297,6 @@ def _off_time(hits: list[Hit], focus: dict[str, float]) -> set[str]:
         return {h.doc_id for h in hits if h.date and (newest - dt.date.fromisoformat(h.date)).days > OFF_TIME_DAYS}
     except ValueError:
         return set()
-
-
-def _names_missing(anchors: list[str], hits: list[Hit]) -> bool:
-    """The passages never mention most of the question's names: it is not about these articles."""
-    if not anchors:
-        return False
-    corpus = {w.lower() for h in hits for w in words(h.text)}
-    return sum(_mentions(corpus, a) >= 0.5 for a in anchors) / len(anchors) < 0.5
 
 
 PREFIX = 6  # letters of a long name word that stand for it (see _named_apart)
