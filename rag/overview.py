@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import conflicts as C
+from .candidates import _CALENDAR
 from .extractive import refusal
 from .question_kind import CHRONOLOGICAL, OVERVIEW, RECENT
 from .textutil import ADDRESSED, QUESTION_WORDS, STOP, content_stems, split_sentences, stem, words
@@ -308,7 +309,9 @@ def _named_apart(question: str, anchors: list[str], hits: list[Hit]) -> list[str
     Key Bridge" or "Sam Altman" only in part, or one name here and the other there, is another story:
     on rtqa-dev, every open question the articles answer had such an article and 11 of 12 about
     stories they lack had none. Names the question lists ("Belgorod and Pokrovsk", "A, B or C") are
-    asked about each on its own: one of them is enough."""
+    asked about each on its own: one of them is enough. A month or weekday ("in January") is a
+    time, which the articles' dates give, not a name their text must have."""
+    anchors = [a for a in anchors if not all(w.lower() in _CALENDAR for w in a.split())]
     if not anchors:
         return []
     doc_words: dict[str, set[str]] = defaultdict(set)

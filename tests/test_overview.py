@@ -145,6 +145,12 @@ def test_names_the_question_lists_side_by_side_may_come_from_different_articles(
     assert ans.refused
 
 
+def test_a_month_in_an_open_question_is_a_time_not_a_missing_name(seeds_index):
+    """No seed writes "January"; their dates say it."""
+    ans = seeds_index.query("What happened in Belgorod in January?")
+    assert ans.kind == "overview" and not ans.refused and "22" in ans.text
+
+
 def test_a_name_written_with_dots_or_accents_is_the_same_name(seeds_index):
     """The seeds write "US": a question about "U.S." aid is about it, not about a missing name."""
     for q in ("What's the latest on U.S. aid for Ukraine?", "What's the latest on US aid for Ukraine?"):
