@@ -154,6 +154,9 @@ class FastTokenizer(_HFCallable):
         self._tok.no_padding()
         self.pad_id = self._tok.token_to_id("[PAD]") or self._tok.token_to_id("<pad>") or 0
 
+    def get_vocab(self) -> dict[str, int]:
+        return self._tok.get_vocab()
+
     def encode_batch(self, texts: list[str], add_special_tokens: bool = True):
         return self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)
 
