@@ -306,14 +306,16 @@ PREFIX = 6  # letters of a long name word that stand for it (see _named_apart)
 
 def _named_apart(question: str, anchors: list[str], hits: list[Hit],
                  common: frozenset[str] = frozenset()) -> list[str]:
-    """The question's names that no one article read names in full together with the others (a name
-    of three words or more may lack one, and so may one of two common words: "Russian Army" for an
-    article on Russian forces, while "Hurricane Idalia" needs "Idalia"), or [] when one does. "Hurricane Idalia", "Francis Scott
-    Key Bridge" or "Sam Altman" only in part, or one name here and the other there, is another story:
-    on rtqa-dev, every open question the articles answer had such an article and 11 of 12 about
-    stories they lack had none. Names the question lists ("Belgorod and Pokrovsk", "A, B or C") are
-    asked about each on its own: one of them is enough. A month, weekday or holiday ("in January",
-    "on New Year's Eve") is a time, which the articles' dates give, not a name their text must have."""
+    """The question's names that no one article read names in full together with the others, or []
+    when one does. "Hurricane Idalia" or "Sam Altman" only in part, or one name here and the other
+    there, is another story: on rtqa-dev, every open question the articles answer had such an
+    article, and 10 of 12 about stories they lack had none.
+
+    A name of three words or more may lack one ("Super Bowl 57" for "Super Bowl LVII"), and so may a
+    name of two ``common`` words ("Russian Army" for an article on Russian forces; "Hurricane Idalia"
+    still needs "Idalia"). Names the question lists ("Belgorod and Pokrovsk", "A, B or C") are asked
+    about each on its own: one of them is enough. A month, weekday or holiday ("in January", "on New
+    Year's Eve") is a time, which the articles' dates give, not a name their text must have."""
     anchors = [a for a in anchors if not all(w.lower() in _CALENDAR | _HOLIDAYS for w in a.split())]
     if not anchors:
         return []
@@ -329,7 +331,6 @@ def _named_apart(question: str, anchors: list[str], hits: list[Hit],
     listed = _listed(question, anchors)
     best: list[str] = anchors
     for ws in doc_words.values():
-        # a long name may be written without one of its words ("Super Bowl 57" for "Super Bowl LVII")
         missing = [a for a, toks, k in zip(anchors, names, spare) if sum(t in ws for t in toks) < len(toks) - k]
         if listed and len(set(missing) & listed) < len(listed):
             missing = [a for a in missing if a not in listed]
